@@ -1,0 +1,83 @@
+"""Reading and writing MNIST's IDX format (big-endian header, then raw unsigned bytes).
+
+Only the unsigned-byte variant MNIST uses is supported: images are `idx3` (n, rows, cols), labels `idx1` (n,).
+Files may be gzip-compressed; that is detected from the gzip magic bytes, not the file name.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from stages.atomic_files import atomic_file
+from stages.errors import PipelineError
+
+_UNSIGNED_BYTE = 0x08
+_GZIP_MAGIC = b"\x1f\x8b"
+
+TRAIN_IMAGES = "train-images-idx3-ubyte"
+TRAIN_LABELS = "train-labels-idx1-ubyte"
+TEST_IMAGES = "t10k-images-idx3-ubyte"
+TEST_LABELS = "t10k-labels-idx1-ubyte"
+RAW_FILE_NAMES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+
+
+def encode_idx(array: np.ndarray) -> bytes:
+    """Serialise a uint8 array of 1 to 3 dimensions as IDX bytes."""
+    if array.dtype != np.uint8:
+        raise ValueError(f"Expected a uint8 array. Received: dtype={array.dtype}")
+    if not 1 <= array.ndim <= 3:
+        raise ValueError(f"Expected 1 to 3 dimensions. Received: shape={array.shape}")
+    header = struct.pack(">BBBB", 0, 0, _UNSIGNED_BYTE, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + np.ascontiguousarray(array).tobytes()
+
+
+def decode_idx(payload: bytes, source: str, expected_ndim: int) -> np.ndarray:
+    """Parse IDX bytes into a uint8 array, checking magic, dimension count and size against the header.
+
+    `source` names the file in error messages.
+    """
+    if len(payload) < 4:
+        raise PipelineError(f"{source}: expected an IDX header of at least 4 bytes. Received: {len(payload)} bytes")
+    zero_a, zero_b, type_code, ndim = struct.unpack(">BBBB", payload[:4])
+    if zero_a != 0 or zero_b != 0 or type_code != _UNSIGNED_BYTE:
+        raise PipelineError(
+            f"{source}: expected IDX magic number 0x0000080{expected_ndim} (unsigned bytes). "
+            f"Received: 0x{payload[:4].hex()}"
+        )
+    if ndim != expected_ndim:
+        raise PipelineError(f"{source}: expected {expected_ndim} dimensions. Received: {ndim}")
+    header_size = 4 + 4 * ndim
+    if len(payload) < header_size:
+        raise PipelineError(f"{source}: expected a {header_size}-byte header. Received: {len(payload)} bytes in all")
+    shape = struct.unpack(f">{ndim}I", payload[4:header_size])
+    expected_size = header_size + int(np.prod(shape, dtype=np.int64))
+    if len(payload) != expected_size:
+        raise PipelineError(
+            f"{source}: header shape {shape} needs {expected_size} bytes. Received: {len(payload)} bytes"
+        )
+    return np.frombuffer(payload, dtype=np.uint8, offset=header_size).reshape(shape).copy()
+
+
+def read_idx(path: Path, expected_ndim: int) -> np.ndarray:
+    """Read an IDX file (plain or gzip) into a uint8 array."""
+    try:
+        payload = path.read_bytes()
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: expected an IDX file. Received: no such file") from None
+    if payload[:2] == _GZIP_MAGIC:
+        try:
+            payload = gzip.decompress(payload)
+        except (OSError, EOFError, zlib.error) as error:
+            raise PipelineError(f"{path}: expected a valid gzip stream. Received: {error}") from None
+    return decode_idx(payload, str(path), expected_ndim)
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array as an uncompressed IDX file, atomically."""
+    with atomic_file(path) as temporary:
+        temporary.write_bytes(encode_idx(array))

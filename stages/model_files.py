@@ -1,0 +1,62 @@
+"""Saving and loading the trained model as a `.keras` archive whose bytes are a function of the model alone.
+
+Keras writes the save time (`date_saved`) into `metadata.json` and the current time into each zip
+entry, so two saves of the same weights differ. We rewrite the archive without the save time, with
+sorted entries and a fixed entry timestamp; `keras.models.load_model` reads it as usual.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import keras
+
+import stages.models  # noqa: F401  (registers the custom layers that loading needs)
+from stages.atomic_files import atomic_file
+from stages.errors import PipelineError
+from stages.models import IMAGE_SHAPE, NUM_CLASSES
+
+_FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_VOLATILE_METADATA_KEYS = ("date_saved",)
+
+
+def normalise_keras_archive(archive: bytes) -> bytes:
+    """Return the archive with its volatile parts removed: same content, reproducible bytes."""
+    output = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(archive)) as source, zipfile.ZipFile(output, "w") as target:
+        for name in sorted(source.namelist()):
+            content = source.read(name)
+            if name == "metadata.json":
+                metadata = {key: value for key, value in json.loads(content).items() if key not in _VOLATILE_METADATA_KEYS}
+                content = json.dumps(metadata, sort_keys=True).encode()
+            entry = zipfile.ZipInfo(name, date_time=_FIXED_ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            target.writestr(entry, content)
+    return output.getvalue()
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Save `model` (without optimizer state) to `path` atomically, in reproducible bytes."""
+    with atomic_file(path) as temporary:
+        model.save(temporary, include_optimizer=False)
+        temporary.write_bytes(normalise_keras_archive(temporary.read_bytes()))
+
+
+def load_model(path: Path) -> keras.Model:
+    """Load a model saved by `save_model`, checking it maps (n, 28, 28, 1) pixels to 10 class probabilities."""
+    if not path.is_file():
+        raise PipelineError(f"{path}: expected a trained model (run the train stage). Received: no such file")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001  (Keras raises many types for a corrupt archive)
+        raise PipelineError(f"{path}: expected a .keras model archive. Received: unreadable file ({error})") from None
+    if tuple(model.input_shape[1:]) != IMAGE_SHAPE or tuple(model.output_shape[1:]) != (NUM_CLASSES,):
+        raise PipelineError(
+            f"{path}: expected a model from (n, 28, 28, 1) to (n, 10). "
+            f"Received: {model.input_shape} to {model.output_shape}"
+        )
+    return model

@@ -1,0 +1,96 @@
+"""dvc.yaml is the map of the house: each stage declares exactly the code, data and params it reads."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT_ROOT
+
+PIPELINE = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
+STAGES: dict[str, dict[str, Any]] = PIPELINE["stages"]
+EXPECTED_ORDER = ["fetch", "preprocess", "train", "evaluate", "predict"]
+
+
+def entry_module(stage: dict[str, Any]) -> str:
+    words = shlex.split(stage["cmd"])
+    assert words[:2] == ["python", "-m"], f"stage cmd must be `python -m stages.<name>`: {stage['cmd']}"
+    return words[2]
+
+
+def project_imports(module: str) -> set[str]:
+    """Project modules imported by `module`, transitively (itself included)."""
+    seen: set[str] = set()
+    pending = [module]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        tree = ast.parse((PROJECT_ROOT / (current.replace(".", "/") + ".py")).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            pending += [name for name in names if name.startswith("stages.") and
+                        (PROJECT_ROOT / (name.replace(".", "/") + ".py")).exists()]
+    return seen
+
+
+def declared(stage: dict[str, Any], kind: str) -> list[str]:
+    return [next(iter(entry)) if isinstance(entry, dict) else entry for entry in stage.get(kind, [])]
+
+
+def test_the_five_stages_in_order() -> None:
+    assert list(STAGES) == EXPECTED_ORDER
+    assert all(STAGES[name].get("desc") for name in EXPECTED_ORDER)
+
+
+@pytest.mark.parametrize("name", EXPECTED_ORDER)
+def test_code_dependencies_are_exactly_the_imported_modules(name: str) -> None:
+    stage = STAGES[name]
+    imported = {module.replace(".", "/") + ".py" for module in project_imports(entry_module(stage))}
+    code_deps = {dep for dep in declared(stage, "deps") if dep.startswith("stages/")}
+    assert code_deps == imported | {"stages/__init__.py"}
+
+
+@pytest.mark.parametrize("name", EXPECTED_ORDER)
+def test_params_are_exactly_the_stages_own_section(name: str) -> None:
+    module = importlib.import_module(entry_module(STAGES[name]))
+    schemas = [value for value in vars(module).values()
+               if dataclasses.is_dataclass(value) and getattr(value, "SECTION", None) and value.__module__ == module.__name__]
+    assert [schema.SECTION for schema in schemas] == [name]
+    keys = {f"{name}.{field.name}" for field in dataclasses.fields(schemas[0])}
+    assert set(STAGES[name]["params"]) == keys
+
+
+@pytest.mark.parametrize("name", EXPECTED_ORDER)
+def test_cmd_paths_match_deps_and_outputs(name: str) -> None:
+    stage = STAGES[name]
+    words = shlex.split(stage["cmd"])
+    paths = [word for flag, word in zip(words, words[1:]) if flag.startswith("--") and flag != "--params"]
+    files = [p for p in declared(stage, "deps") if not p.startswith("stages/")]
+    files += declared(stage, "outs") + declared(stage, "metrics") + declared(stage, "plots")
+    for path in paths:
+        assert any(f == path or f.startswith(path + "/") for f in files), f"{name}: {path} is not declared"
+    for file in files:
+        assert any(file == p or file.startswith(p + "/") for p in paths), f"{name}: {file} is not in the cmd"
+
+
+def test_committed_metrics_are_not_cached() -> None:
+    for stage in STAGES.values():
+        for kind in ("outs", "metrics", "plots"):
+            for entry in stage.get(kind, []):
+                path = next(iter(entry)) if isinstance(entry, dict) else entry
+                if path.startswith("metrics/"):
+                    assert isinstance(entry, dict) and entry[path].get("cache") is False, path

@@ -1,0 +1,43 @@
+"""The saved model: loadable, equal in behaviour, and identical in bytes when saved twice."""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages.errors import PipelineError
+from stages.model_files import load_model, save_model
+from stages.models import Augmentation, build_compact_model, build_seed_model
+
+
+def test_saving_twice_gives_identical_bytes(tmp_path: Path) -> None:
+    model = build_compact_model(Augmentation(10.0, 0.1, 2.0), random_seed=0)
+    save_model(model, tmp_path / "first.keras")
+    time.sleep(1.1)  # Keras stamps the save time to the second
+    save_model(model, tmp_path / "second.keras")
+    assert (tmp_path / "first.keras").read_bytes() == (tmp_path / "second.keras").read_bytes()
+    with zipfile.ZipFile(tmp_path / "first.keras") as archive:
+        assert b"date_saved" not in archive.read("metadata.json")
+
+
+def test_the_loaded_model_predicts_the_same(tmp_path: Path) -> None:
+    model = build_seed_model(Augmentation(5.0, 0.0, 0.0), random_seed=0)
+    save_model(model, tmp_path / "model.keras")
+    loaded = load_model(tmp_path / "model.keras")
+    pixels = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(pixels, verbose=0), model.predict(pixels, verbose=0), rtol=1e-6)
+
+
+def test_a_missing_model_is_named(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match=r"model.keras: expected a trained model \(run the train stage\)"):
+        load_model(tmp_path / "model.keras")
+
+
+def test_a_corrupt_model_is_named(tmp_path: Path) -> None:
+    (tmp_path / "model.keras").write_bytes(b"PK\x03\x04 definitely not a model")
+    with pytest.raises(PipelineError, match=r"model.keras: expected a .keras model archive. Received: unreadable file"):
+        load_model(tmp_path / "model.keras")

@@ -1,0 +1,132 @@
+"""params.yaml loading: unknown, missing, mistyped and out-of-range values fail naming the key."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stages.errors import ParamsError
+from stages.evaluate import EvaluateParams
+from stages.fetch import FetchParams
+from stages.params import load_section, parse_section, read_params_file
+from stages.predict import PredictParams
+from stages.preprocess import PreprocessParams
+from stages.train import TrainParams
+from tests.conftest import PROJECT_ROOT
+
+SCHEMAS = (FetchParams, PreprocessParams, TrainParams, EvaluateParams, PredictParams)
+
+
+def default_section(schema: type) -> dict[str, Any]:
+    return dict(read_params_file(PROJECT_ROOT / "params.yaml")[schema.SECTION])
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=lambda schema: schema.SECTION)
+def test_the_committed_params_file_is_valid(schema: type) -> None:
+    section = load_section(PROJECT_ROOT / "params.yaml", schema.SECTION, schema)
+    assert dataclasses.is_dataclass(section)
+
+
+def test_sections_are_frozen() -> None:
+    params = load_section(PROJECT_ROOT / "params.yaml", "train", TrainParams)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.epochs = 3  # type: ignore[misc]
+
+
+def parse(schema: type, **changes: Any) -> Any:
+    section = default_section(schema)
+    section.update(changes)
+    return parse_section({schema.SECTION: section}, schema.SECTION, schema, source="params.yaml")
+
+
+def test_unknown_key_is_named() -> None:
+    with pytest.raises(ParamsError, match=r"params.yaml: unknown key train.epoch\b"):
+        parse(TrainParams, epoch=3)
+
+
+def test_missing_key_is_named() -> None:
+    section = default_section(TrainParams)
+    del section["batch_size"]
+    with pytest.raises(ParamsError, match=r"params.yaml: missing key train.batch_size"):
+        parse_section({"train": section}, "train", TrainParams, source="params.yaml")
+
+
+def test_missing_section_is_named() -> None:
+    with pytest.raises(ParamsError, match=r"expected a section 'predict'"):
+        parse_section({}, "predict", PredictParams, source="params.yaml")
+
+
+@pytest.mark.parametrize(
+    ("schema", "key", "value", "message"),
+    [
+        (TrainParams, "epochs", "ten", r"train.epochs must be an integer. Received: 'ten'"),
+        (TrainParams, "epochs", True, r"train.epochs must be an integer. Received: True"),
+        (TrainParams, "epochs", 2.5, r"train.epochs must be an integer. Received: 2.5"),
+        (TrainParams, "learning_rate", "fast", r"train.learning_rate must be a number"),
+        (TrainParams, "model", 3, r"train.model must be a string"),
+        (FetchParams, "source", None, r"fetch.source must be a string. Received: None"),
+    ],
+)
+def test_wrong_types_are_refused(schema: type, key: str, value: Any, message: str) -> None:
+    with pytest.raises(ParamsError, match=message):
+        parse(schema, **{key: value})
+
+
+@pytest.mark.parametrize(
+    ("schema", "key", "value", "message"),
+    [
+        (FetchParams, "source", "ftp", r"fetch.source must be one of: bundled. Received: 'ftp'"),
+        (FetchParams, "max_train_images", -1, r"fetch.max_train_images must be 0 \(all\) or a positive integer"),
+        (FetchParams, "max_test_images", -5, r"fetch.max_test_images must be 0 \(all\)"),
+        (PreprocessParams, "validation_size", 0, r"preprocess.validation_size must be a fraction strictly between"),
+        (PreprocessParams, "validation_size", 1, r"preprocess.validation_size must be a fraction strictly between"),
+        (PreprocessParams, "random_seed", -1, r"preprocess.random_seed must be a non-negative integer"),
+        (TrainParams, "model", "resnet", r"train.model must be one of: compact, seed. Received: 'resnet'"),
+        (TrainParams, "epochs", 0, r"train.epochs must be a positive integer. Received: 0"),
+        (TrainParams, "epochs", -3, r"train.epochs must be a positive integer. Received: -3"),
+        (TrainParams, "batch_size", 0, r"train.batch_size must be a positive integer"),
+        (TrainParams, "learning_rate", 0.0, r"train.learning_rate must be a number in \(0, 1\]"),
+        (TrainParams, "schedule", "step", r"train.schedule must be one of: constant, cosine"),
+        (TrainParams, "warmup_epochs", 99, r"train.warmup_epochs must be a non-negative integer smaller than"),
+        (TrainParams, "early_stopping_patience", -1, r"train.early_stopping_patience must be 0 \(off\)"),
+        (TrainParams, "label_smoothing", 1.0, r"train.label_smoothing must be a number in \[0, 1\)"),
+        (TrainParams, "max_rotation_degrees", 200.0, r"train.max_rotation_degrees must be"),
+        (TrainParams, "max_zoom", -0.1, r"train.max_zoom must be a fraction in \[0, 1\)"),
+        (TrainParams, "max_shift_pixels", 20.0, r"train.max_shift_pixels must be a number of pixels"),
+        (TrainParams, "threads", -1, r"train.threads must be 0 \(one per core\)"),
+        (EvaluateParams, "batch_size", 0, r"evaluate.batch_size must be a positive integer"),
+        (EvaluateParams, "max_misclassified_shown", -1, r"evaluate.max_misclassified_shown must be"),
+        (PredictParams, "samples_shown", -2, r"predict.samples_shown must be a non-negative integer"),
+    ],
+)
+def test_out_of_range_values_are_refused(schema: type, key: str, value: Any, message: str) -> None:
+    with pytest.raises(ParamsError, match=r"params.yaml: " + message):
+        parse(schema, **{key: value})
+
+
+def test_integers_are_accepted_for_float_keys() -> None:
+    params = parse(TrainParams, max_zoom=0)
+    assert params.max_zoom == 0.0 and isinstance(params.max_zoom, float)
+
+
+def test_a_missing_file_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match=r"nope.yaml: expected a params file. Received: no such file"):
+        read_params_file(tmp_path / "nope.yaml")
+
+
+def test_invalid_yaml_names_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("train: [unclosed\n")
+    with pytest.raises(ParamsError, match=r"params.yaml: expected valid YAML"):
+        read_params_file(path)
+
+
+def test_a_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump([1, 2]))
+    with pytest.raises(ParamsError, match=r"expected a mapping of sections. Received: list"):
+        read_params_file(path)

@@ -1,0 +1,87 @@
+"""train: schedule, labels, history summary, and a real (tiny) fit that learns and is repeatable."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages import train
+from stages.preprocess import check_labelled_images
+from stages.train import TrainParams, learning_rate_schedule, one_hot, summarise_history
+from tests.conftest import synthetic_digits
+
+TINY = TrainParams(
+    model="compact", random_seed=0, threads=1, epochs=3, batch_size=16, learning_rate=0.01, schedule="cosine",
+    warmup_epochs=1, early_stopping_patience=0, label_smoothing=0.1, max_rotation_degrees=5.0, max_zoom=0.05,
+    max_shift_pixels=1.0,
+)
+
+
+def test_one_hot() -> None:
+    encoded = one_hot(np.array([0, 9, 3], dtype=np.uint8))
+    assert encoded.shape == (3, 10) and encoded.dtype == np.float32
+    assert encoded.argmax(axis=1).tolist() == [0, 9, 3] and encoded.sum() == 3
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero() -> None:
+    schedule = learning_rate_schedule(TINY, steps_per_epoch=10)
+    rates = [float(schedule(step)) for step in (0, 10, 20, 30)]
+    assert rates[0] == pytest.approx(0.01 / 25)
+    assert rates[1] == pytest.approx(0.01)
+    assert rates[1] > rates[2] > rates[3]
+    assert rates[3] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_constant_schedule_is_the_learning_rate() -> None:
+    assert learning_rate_schedule(dataclasses.replace(TINY, schedule="constant"), 10) == 0.01
+
+
+def test_summary_keeps_the_best_epoch_with_early_stopping() -> None:
+    history = {"val_loss": [0.5, 0.2, 0.3], "val_accuracy": [0.8, 0.95, 0.9]}
+    assert summarise_history(history, early_stopping=True) == {
+        "epochs_run": 3, "kept_epoch": 2, "val_loss": 0.2, "val_accuracy": 0.95}
+    assert summarise_history(history, early_stopping=False)["kept_epoch"] == 3
+
+
+def write_prepared_digits(folder: Path) -> None:
+    from stages.preprocess import PreprocessParams, prepare_splits, write_prepared
+
+    images, labels = synthetic_digits(per_class=12, seed=1)
+    checked = check_labelled_images(images, labels, "synthetic")
+    write_prepared(prepare_splits(checked, checked, PreprocessParams(0.25, 0)), folder)
+
+
+def run_train(tmp_path: Path, name: str, params: TrainParams) -> tuple[bytes, dict]:
+    params_file = tmp_path / f"{name}.yaml"
+    params_file.write_text(json.dumps({"train": dataclasses.asdict(params)}))
+    outputs = tmp_path / name
+    argv = ["--params", str(params_file), "--prepared-dir", str(tmp_path / "prepared"),
+            "--model-out", str(outputs / "model.keras"), "--log-dir", str(outputs / "training"),
+            "--summary-out", str(outputs / "train.json")]
+    assert train.main(argv) == 0
+    return (outputs / "model.keras").read_bytes(), json.loads((outputs / "train.json").read_text())
+
+
+def test_training_learns_logs_curves_and_repeats_bit_for_bit(tmp_path: Path) -> None:
+    write_prepared_digits(tmp_path / "prepared")
+    first_model, summary = run_train(tmp_path, "first", TINY)
+    second_model, _ = run_train(tmp_path, "second", TINY)
+    assert summary["epochs_run"] == 3 and summary["kept_epoch"] == 3
+    assert summary["val_accuracy"] > 0.5  # ten classes: chance is 0.1
+    assert first_model == second_model
+    curve = (tmp_path / "first" / "training" / "plots" / "metrics" / "val" / "accuracy.tsv").read_text().splitlines()
+    assert curve[0] == "step\taccuracy" and len(curve) == 1 + 3
+
+
+def test_bad_params_exit_non_zero_with_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(json.dumps({"train": {**dataclasses.asdict(TINY), "epochs": 0}}))
+    argv = ["--params", str(params_file), "--prepared-dir", str(tmp_path), "--model-out", str(tmp_path / "m.keras"),
+            "--log-dir", str(tmp_path / "log"), "--summary-out", str(tmp_path / "s.json")]
+    assert train.main(argv) == 1
+    assert "train.epochs must be a positive integer. Received: 0" in capsys.readouterr().err
+    assert not (tmp_path / "m.keras").exists() and not (tmp_path / "log").exists()
