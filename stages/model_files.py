@@ -1,8 +1,9 @@
 """Saving and loading the trained model as a `.keras` archive whose bytes are a function of the model alone.
 
-Keras writes the save time (`date_saved`) into `metadata.json` and the current time into each zip
-entry, so two saves of the same weights differ. We rewrite the archive without the save time, with
-sorted entries and a fixed entry timestamp; `keras.models.load_model` reads it as usual.
+Keras writes the save time (`date_saved`) into `metadata.json`, the current time into each zip entry,
+and Python object addresses (`shared_object_id`) into `config.json`, so two saves of the same weights
+differ. We rewrite the archive without the save time, with the shared-object ids numbered in order of
+appearance, sorted entries and a fixed entry timestamp; `keras.models.load_model` reads it as usual.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import keras
 
@@ -32,11 +34,33 @@ def normalise_keras_archive(archive: bytes) -> bytes:
             if name == "metadata.json":
                 metadata = {key: value for key, value in json.loads(content).items() if key not in _VOLATILE_METADATA_KEYS}
                 content = json.dumps(metadata, sort_keys=True).encode()
+            elif name == "config.json":
+                content = json.dumps(renumber_shared_objects(json.loads(content)), sort_keys=True).encode()
             entry = zipfile.ZipInfo(name, date_time=_FIXED_ZIP_TIME)
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = 0o644 << 16
             target.writestr(entry, content)
     return output.getvalue()
+
+
+def renumber_shared_objects(config: Any) -> Any:
+    """Replace each distinct `shared_object_id` (an object address) by 0, 1, 2... in order of appearance.
+
+    The ids only tell Keras which entries are the same object, so a consistent renumbering keeps that.
+    """
+    numbering: dict[int, int] = {}
+
+    def visit(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: numbering.setdefault(value, len(numbering)) if key == "shared_object_id" else visit(value)
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [visit(item) for item in node]
+        return node
+
+    return visit(config)
 
 
 def save_model(model: keras.Model, path: Path) -> None:

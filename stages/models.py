@@ -60,6 +60,8 @@ def configure_tensorflow(random_seed: int, threads: int) -> None:
                 "TensorFlow already runs with %s intra-op threads; asked for %d", current or "default", intra_op_threads
             )
     tf.config.experimental.enable_op_determinism()
+    # Layer names come from a per-process counter and end up in the saved file: start it afresh.
+    keras.backend.clear_session()
     keras.utils.set_random_seed(random_seed)
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from stages.errors import PipelineError
-from stages.model_files import load_model, save_model
-from stages.models import Augmentation, build_compact_model, build_seed_model
+from stages.model_files import load_model, renumber_shared_objects, save_model
+from stages.models import Augmentation, build_compact_model, build_seed_model, configure_tensorflow
 
 
 def test_saving_twice_gives_identical_bytes(tmp_path: Path) -> None:
@@ -41,3 +41,17 @@ def test_a_corrupt_model_is_named(tmp_path: Path) -> None:
     (tmp_path / "model.keras").write_bytes(b"PK\x03\x04 definitely not a model")
     with pytest.raises(PipelineError, match=r"model.keras: expected a .keras model archive. Received: unreadable file"):
         load_model(tmp_path / "model.keras")
+
+
+def test_shared_object_ids_are_numbered_in_order_of_appearance() -> None:
+    config = {"a": {"shared_object_id": 140001, "x": [{"shared_object_id": 99}, {"shared_object_id": 140001}]}}
+    assert renumber_shared_objects(config) == {
+        "a": {"shared_object_id": 0, "x": [{"shared_object_id": 1}, {"shared_object_id": 0}]}}
+
+
+def test_two_builds_of_the_same_model_save_to_the_same_bytes(tmp_path: Path) -> None:
+    # A new model holds new Python objects, whose addresses Keras writes into config.json.
+    for name in ("first", "second"):
+        configure_tensorflow(random_seed=3, threads=0)
+        save_model(build_compact_model(Augmentation(10.0, 0.1, 2.0), random_seed=3), tmp_path / f"{name}.keras")
+    assert (tmp_path / "first.keras").read_bytes() == (tmp_path / "second.keras").read_bytes()
