@@ -6,9 +6,10 @@ import keras
 import numpy as np
 import pytest
 
-from stages.models import Augmentation, RandomAffine, build_compact_model, build_seed_model
+from stages.models import Augmentation, FusedBatchNormalization, RandomAffine, build_compact_model, build_seed_model
 
 NO_AUGMENTATION = Augmentation(0.0, 0.0, 0.0)
+COMPACT_PARAMETERS = 70_746  # 70,106 trainable + 640 batch-normalisation statistics
 
 
 def test_seed_model_is_the_tutorials_cnn() -> None:
@@ -70,3 +71,17 @@ def test_augmentation_is_off_when_all_limits_are_zero() -> None:
     model = build_compact_model(NO_AUGMENTATION, random_seed=0)
     assert not any(isinstance(layer, RandomAffine) for layer in model.layers)
     assert not NO_AUGMENTATION.enabled and Augmentation(0.0, 0.0, 1.0).enabled
+
+
+def test_fused_batch_normalisation_matches_keras() -> None:
+    inputs = np.random.default_rng(2).normal(3.0, 2.0, size=(8, 5, 5, 4)).astype("float32")
+    ours, reference = FusedBatchNormalization(), keras.layers.BatchNormalization()
+    for training in (True, False):
+        np.testing.assert_allclose(np.asarray(ours(inputs, training=training)),
+                                   np.asarray(reference(inputs, training=training)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(ours.moving_mean), np.asarray(reference.moving_mean), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(ours.moving_variance), np.asarray(reference.moving_variance), rtol=1e-4)
+
+
+def test_compact_model_size() -> None:
+    assert build_compact_model(NO_AUGMENTATION, random_seed=0).count_params() == COMPACT_PARAMETERS
