@@ -1,0 +1,191 @@
+"""Side-by-side benchmark: the tutorial's recipe and ours, each a full `dvc repro` with an empty cache.
+
+For each recipe it measures, in one process on one machine: end-to-end `dvc repro` time, training time
+and training images/s, test accuracy, inference images/s at batch 1 and batch 1,024, and training
+throughput as a fraction of the CPU's measured fp32 peak (a large square matmul). It writes
+`bench/results.md` and prints it.
+
+    make bench                                        # both recipes (about 20 minutes on 2 cores)
+    .venv/bin/python -m bench.compare --recipes ours  # one recipe
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+COPIED = ("stages", ".dvc/config", ".dvcignore", "dvc.yaml", "params.yaml")
+
+# The tutorial's model and procedure, expressed as params of this pipeline (see the README).
+TUTORIAL_PARAMS = {
+    "preprocess.validation_size": 0.2,
+    "train.model": "seed",
+    "train.epochs": 100,
+    "train.batch_size": 32,
+    "train.learning_rate": 0.001,
+    "train.schedule": "constant",
+    "train.warmup_epochs": 0,
+    "train.early_stopping_patience": 8,
+    "train.label_smoothing": 0.0,
+    "train.max_rotation_degrees": 0.0,
+    "train.max_zoom": 0.0,
+    "train.max_shift_pixels": 0.0,
+}
+RECIPES = {"tutorial": TUTORIAL_PARAMS, "ours": {}}
+
+
+def measure_fp32_peak(size: int = 4096, repeats: int = 5) -> float:
+    """Best GFLOP/s of a float32 `size`x`size` matmul in TensorFlow, with this process's thread settings."""
+    import tensorflow as tf
+
+    a = tf.random.normal((size, size), seed=1)
+    b = tf.random.normal((size, size), seed=2)
+    tf.matmul(a, b).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        tf.matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best / 1e9
+
+
+def forward_multiply_adds(model) -> int:  # noqa: ANN001
+    """Multiply-adds of one image's forward pass through the Conv2D and Dense layers."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, height, width, filters = layer.output.shape
+            kernel_height, kernel_width = layer.kernel_size
+            total += height * width * filters * kernel_height * kernel_width * layer.input.shape[-1]
+        elif isinstance(layer, keras.layers.Dense):
+            total += layer.input.shape[-1] * layer.units
+    return int(total)
+
+
+def inference_rate(model, images: np.ndarray, batch_size: int, seconds: float = 5.0) -> float:  # noqa: ANN001
+    """Images per second of a compiled forward pass at `batch_size`, timed for about `seconds`."""
+    import tensorflow as tf
+
+    forward = tf.function(lambda batch: model(batch, training=False))
+    batch = tf.constant(images[:batch_size].astype("float32"))
+    forward(batch)
+    calls, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        forward(batch).numpy()
+        calls += 1
+    return calls * batch_size / (time.perf_counter() - started)
+
+
+def prepare_workspace(parent: Path, name: str, overrides: dict[str, object]) -> Path:
+    """A fresh git + DVC repository with the project's pipeline and `overrides` applied to params.yaml."""
+    import yaml
+
+    workspace = parent / name
+    workspace.mkdir()
+    for relative in COPIED:
+        source = PROJECT_ROOT / relative
+        target = workspace / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target)
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    for dotted, value in overrides.items():
+        section, key = dotted.split(".")
+        params[section][key] = value
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for command in (["git", "init", "-q"], ["git", "add", "-A"],
+                    ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "bench"]):
+        subprocess.run(command, cwd=workspace, check=True)
+    return workspace
+
+
+def run_recipe(workspace: Path) -> dict[str, float]:
+    """Run `dvc repro` (no cache: a new repository) and collect the figures."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    started = time.perf_counter()
+    result = subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro"], cwd=workspace, env=env,
+                            capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"dvc repro failed in {workspace}:\n{result.stdout}\n{result.stderr}")
+    trained = re.search(r"trained in ([0-9.]+)s", result.stdout + result.stderr)
+    train_seconds = float(trained.group(1)) if trained else float("nan")
+    summary = json.loads((workspace / "metrics/train.json").read_text())
+    accuracy = json.loads((workspace / "metrics/evaluate.json").read_text())["test"]["accuracy"]
+    train_images = len(np.load(workspace / "data/prepared/train_labels.npy"))
+    return {
+        "repro_seconds": wall,
+        "train_seconds": train_seconds,
+        "epochs": summary["epochs_run"],
+        "train_images_per_second": train_images * summary["epochs_run"] / train_seconds,
+        "test_accuracy": accuracy,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipes", nargs="+", choices=sorted(RECIPES), default=["tutorial", "ours"])
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results.md")
+    args = parser.parse_args(argv)
+
+    from stages.model_files import load_model
+    from stages.models import configure_tensorflow
+
+    configure_tensorflow(random_seed=0, threads=0)
+    peak = measure_fp32_peak()
+    print(f"fp32 peak (4096^2 matmul): {peak:.1f} GFLOP/s", flush=True)
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="mnist-bench-") as parent:
+        for name in args.recipes:
+            print(f"running the {name} recipe ...", flush=True)
+            workspace = prepare_workspace(Path(parent), name, RECIPES[name])
+            figures = run_recipe(workspace)
+            model = load_model(workspace / "models/model.keras")
+            images = np.load(workspace / "data/prepared/test_images.npy")
+            macs = forward_multiply_adds(model)
+            figures["multiply_adds"] = macs
+            figures["peak_fraction"] = figures["train_images_per_second"] * 3 * 2 * macs / (peak * 1e9)
+            figures["infer_batch_1"] = inference_rate(model, images, 1)
+            figures["infer_batch_1024"] = inference_rate(model, images, 1024)
+            rows[name] = figures
+            print(f"{name}: {json.dumps({k: round(v, 4) for k, v in figures.items()})}", flush=True)
+    table = render(rows, peak)
+    args.out.write_text(table)
+    print(table)
+    return 0
+
+
+def render(rows: dict[str, dict[str, float]], peak: float) -> str:
+    lines = [
+        f"Measured by `make bench` on {os.cpu_count()} CPU cores; fp32 peak (4096² matmul) {peak:.0f} GFLOP/s.",
+        "",
+        "| recipe | `dvc repro` (s) | train (s) | epochs | train img/s | of fp32 peak | infer img/s, batch 1 "
+        "| infer img/s, batch 1024 | M multiply-adds / image | test accuracy |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, f in rows.items():
+        lines.append(
+            f"| {name} | {f['repro_seconds']:.0f} | {f['train_seconds']:.0f} | {f['epochs']} | "
+            f"{f['train_images_per_second']:.0f} | {100 * f['peak_fraction']:.0f}% | {f['infer_batch_1']:.0f} | "
+            f"{f['infer_batch_1024']:.0f} | {f['multiply_adds'] / 1e6:.1f} | {100 * f['test_accuracy']:.2f}% |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

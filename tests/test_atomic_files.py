@@ -1,0 +1,52 @@
+"""Atomic writes: a failure leaves the previous output (or none), never a half-written one."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from stages.atomic_files import atomic_directory, atomic_file, write_text_atomically
+
+
+def test_a_file_appears_only_when_complete(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "result.csv"
+    with atomic_file(target) as temporary:
+        temporary.write_text("partial")
+        assert not target.exists()
+        assert temporary.suffix == ".csv" and temporary.parent == target.parent
+    assert target.read_text() == "partial"
+    assert stat.S_IMODE(target.stat().st_mode) & 0o044  # readable by others, as a plain open() would make it
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "result.csv"
+    write_text_atomically(target, "old\n")
+    with pytest.raises(RuntimeError), atomic_file(target) as temporary:
+        temporary.write_text("half")
+        raise RuntimeError("disk full")
+    assert target.read_text() == "old\n"
+    assert [path.name for path in tmp_path.iterdir()] == ["result.csv"]
+
+
+def test_a_directory_is_replaced_whole(tmp_path: Path) -> None:
+    target = tmp_path / "raw"
+    with atomic_directory(target) as staging:
+        (staging / "a").write_text("1")
+        (staging / "b").write_text("2")
+    with atomic_directory(target) as staging:
+        (staging / "c").write_text("3")
+    assert sorted(path.name for path in target.iterdir()) == ["c"]
+    assert [path.name for path in tmp_path.iterdir()] == ["raw"]
+
+
+def test_a_failed_directory_keeps_the_old_one(tmp_path: Path) -> None:
+    target = tmp_path / "raw"
+    with atomic_directory(target) as staging:
+        (staging / "a").write_text("1")
+    with pytest.raises(ValueError), atomic_directory(target) as staging:
+        (staging / "b").write_text("2")
+        raise ValueError("bad row")
+    assert sorted(path.name for path in target.iterdir()) == ["a"]
+    assert [path.name for path in tmp_path.iterdir()] == ["raw"]
