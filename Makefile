@@ -5,7 +5,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # DVC runs each stage's `python -m ...` through the shell: put the project's interpreter first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install repro test bench clean-venv
+.PHONY: install repro test repro-check bench clean-venv
 
 install: $(VENV)/.installed
 
@@ -20,8 +20,12 @@ repro: install  ## run the whole pipeline, then show the metrics
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 
-test: install  ## run the test suite (unit tests and a small-profile `dvc repro`)
+test: install  ## the test suite (unit tests, real `dvc repro` runs on a small profile), then the CI gate
 	$(BIN)/python -m pytest
+	$(BIN)/python -m tools.repro_check
+
+repro-check: install  ## fail if dvc.lock is stale or the pipeline is not byte-for-byte reproducible
+	$(BIN)/python -m tools.repro_check
 
 bench: install  ## time the tutorial's recipe and ours side by side (takes about 20 minutes)
 	$(BIN)/python -m bench.compare

@@ -15,32 +15,22 @@ import argparse
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-COPIED = ("stages", ".dvc/config", ".dvcignore", "dvc.yaml", "params.yaml")
+from tools.workspace import PROJECT_ROOT, dvc, make_workspace
 
 # The tutorial's model and procedure, expressed as params of this pipeline (see the README).
-TUTORIAL_PARAMS = {
-    "preprocess.validation_size": 0.2,
-    "train.model": "seed",
-    "train.epochs": 100,
-    "train.batch_size": 32,
-    "train.learning_rate": 0.001,
-    "train.schedule": "constant",
-    "train.warmup_epochs": 0,
-    "train.early_stopping_patience": 8,
-    "train.label_smoothing": 0.0,
-    "train.max_rotation_degrees": 0.0,
-    "train.max_zoom": 0.0,
-    "train.max_shift_pixels": 0.0,
+TUTORIAL_PARAMS: dict[str, dict[str, object]] = {
+    "preprocess": {"validation_size": 0.2},
+    "train": {
+        "model": "seed", "epochs": 100, "batch_size": 32, "learning_rate": 0.001, "schedule": "constant",
+        "warmup_epochs": 0, "early_stopping_patience": 8, "label_smoothing": 0.0, "max_rotation_degrees": 0.0,
+        "max_zoom": 0.0, "max_shift_pixels": 0.0,
+    },
 }
 RECIPES = {"tutorial": TUTORIAL_PARAMS, "ours": {}}
 
@@ -89,41 +79,12 @@ def inference_rate(model, images: np.ndarray, batch_size: int, seconds: float = 
     return calls * batch_size / (time.perf_counter() - started)
 
 
-def prepare_workspace(parent: Path, name: str, overrides: dict[str, object]) -> Path:
-    """A fresh git + DVC repository with the project's pipeline and `overrides` applied to params.yaml."""
-    import yaml
-
-    workspace = parent / name
-    workspace.mkdir()
-    for relative in COPIED:
-        source = PROJECT_ROOT / relative
-        target = workspace / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, target)
-    params = yaml.safe_load((workspace / "params.yaml").read_text())
-    for dotted, value in overrides.items():
-        section, key = dotted.split(".")
-        params[section][key] = value
-    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for command in (["git", "init", "-q"], ["git", "add", "-A"],
-                    ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "bench"]):
-        subprocess.run(command, cwd=workspace, check=True)
-    return workspace
-
-
 def run_recipe(workspace: Path) -> dict[str, float]:
-    """Run `dvc repro` (no cache: a new repository) and collect the figures."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    """Run `dvc repro` (a new repository, so no cache) and collect the figures."""
     started = time.perf_counter()
-    result = subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro"], cwd=workspace, env=env,
-                            capture_output=True, text=True)
+    output = dvc(workspace, "repro")
     wall = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"dvc repro failed in {workspace}:\n{result.stdout}\n{result.stderr}")
-    trained = re.search(r"trained in ([0-9.]+)s", result.stdout + result.stderr)
+    trained = re.search(r"trained in ([0-9.]+)s", output)
     train_seconds = float(trained.group(1)) if trained else float("nan")
     summary = json.loads((workspace / "metrics/train.json").read_text())
     accuracy = json.loads((workspace / "metrics/evaluate.json").read_text())["test"]["accuracy"]
@@ -153,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mnist-bench-") as parent:
         for name in args.recipes:
             print(f"running the {name} recipe ...", flush=True)
-            workspace = prepare_workspace(Path(parent), name, RECIPES[name])
+            workspace = make_workspace(Path(parent) / name, RECIPES[name])
             figures = run_recipe(workspace)
             model = load_model(workspace / "models/model.keras")
             images = np.load(workspace / "data/prepared/test_images.npy")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
 from collections.abc import Callable
 
@@ -28,6 +29,9 @@ def exits_cleanly_on_bad_input(main: MainFunction) -> MainFunction:
 
     @functools.wraps(main)
     def wrapper(argv: list[str] | None = None) -> int:
+        # A stage stopped by SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C does, so that the
+        # atomic writers remove their temporary files instead of leaving them behind.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             return main(argv)
         except PipelineError as error:
@@ -35,3 +39,7 @@ def exits_cleanly_on_bad_input(main: MainFunction) -> MainFunction:
             return 1
 
     return wrapper
+
+
+def _exit_on_sigterm(signal_number: int, _frame: object) -> None:
+    raise SystemExit(128 + signal_number)

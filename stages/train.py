@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from stages.atomic_files import atomic_directory, write_text_atomically
 from stages.model_files import save_model
@@ -134,19 +135,26 @@ class EpochLogger(keras.callbacks.Callback):
         )
 
 
+def training_batches(images: np.ndarray, labels: np.ndarray, batch_size: int, random_seed: int) -> tf.data.Dataset:
+    """(uint8 images, one-hot labels) batches, reshuffled every epoch in an order fixed by `random_seed`."""
+    dataset = tf.data.Dataset.from_tensor_slices((images, one_hot(labels)))
+    dataset = dataset.shuffle(len(labels), seed=random_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def fit(model: keras.Model, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
         params: TrainParams, callbacks: list[keras.callbacks.Callback]) -> dict[str, list[float]]:
     """Train in place and return the per-epoch history. With early stopping, the best-`val_loss` weights are kept."""
     if params.early_stopping_patience:
         callbacks = [*callbacks, keras.callbacks.EarlyStopping(
             monitor="val_loss", mode="min", patience=params.early_stopping_patience, restore_best_weights=True)]
+    # Our own tf.data pipeline rather than NumPy arrays: the shuffle seed is explicit, and Keras's
+    # array adapter makes TensorFlow print alarming (harmless) graph-version errors.
     history = model.fit(
-        train_x, one_hot(train_y),
-        validation_data=(val_x, one_hot(val_y)),
+        training_batches(train_x, train_y, params.batch_size, params.random_seed),
+        validation_data=tf.data.Dataset.from_tensor_slices((val_x, one_hot(val_y))).batch(1024),
         epochs=params.epochs,
-        batch_size=params.batch_size,
-        validation_batch_size=1024,
-        shuffle=True,
+        shuffle=False,  # the dataset reshuffles itself, with its own seed
         verbose=0,
         callbacks=callbacks,
     )

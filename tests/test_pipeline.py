@@ -7,67 +7,23 @@ read it, and that a forced rerun reproduces every output byte for byte.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from stages.model_files import load_model
-from tests.conftest import PROJECT_ROOT
+from tools.workspace import ALL_STAGES, SMALL_PROFILE, dvc, make_workspace, set_params, stages_run
 
 pytestmark = pytest.mark.slow
-
-SMALL_PROFILE = {
-    "fetch": {"max_train_images": 600, "max_test_images": 200},
-    "train": {"epochs": 1, "warmup_epochs": 0, "batch_size": 32},
-}
-ALL_STAGES = ["fetch", "preprocess", "train", "evaluate", "predict"]
-
-
-def run(command: list[str], cwd: Path) -> str:
-    # DVC runs each stage's `python` through the shell: make it this interpreter.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
-
-
-def dvc(repo: Path, *arguments: str) -> str:
-    return run([str(Path(sys.executable).parent / "dvc"), *arguments], repo)
-
-
-def stages_run(output: str) -> list[str]:
-    return [stage for stage in ALL_STAGES if f"Running stage '{stage}'" in output]
-
-
-def set_params(repo: Path, changes: dict[str, dict[str, object]]) -> None:
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    for section, values in changes.items():
-        params[section].update(values)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh git + DVC repository holding the project, with the small profile, after one `dvc repro`."""
-    root = tmp_path_factory.mktemp("pipeline")
-    for name in ("stages", ".dvc", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
-        source = PROJECT_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__", "cache", "tmp"))
-        else:
-            shutil.copy(source, root / name)
-    set_params(root, SMALL_PROFILE)
-    run(["git", "init", "-q"], root)
-    run(["git", "add", "-A"], root)
-    run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "init"], root)
+    root = make_workspace(tmp_path_factory.mktemp("pipeline"), SMALL_PROFILE)
     output = dvc(root, "repro")
-    assert stages_run(output) == ALL_STAGES
+    assert stages_run(output) == list(ALL_STAGES)
     return root
 
 
@@ -116,6 +72,6 @@ def test_a_predict_param_reruns_predict_alone(repo: Path) -> None:
 def test_a_forced_rerun_reproduces_every_output(repo: Path) -> None:
     lock_before = (repo / "dvc.lock").read_text()
     pictures_before = [(repo / p).read_bytes() for p in ("metrics/misclassified.png", "metrics/predictions.png")]
-    assert stages_run(dvc(repo, "repro", "--force")) == ALL_STAGES
+    assert stages_run(dvc(repo, "repro", "--force")) == list(ALL_STAGES)
     assert (repo / "dvc.lock").read_text() == lock_before
     assert [(repo / p).read_bytes() for p in ("metrics/misclassified.png", "metrics/predictions.png")] == pictures_before
