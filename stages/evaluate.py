@@ -94,7 +94,8 @@ def per_class_csv(scores: list[dict[str, Any]]) -> str:
 
 def confusion_csv(labels: np.ndarray, predictions: np.ndarray) -> str:
     """One `actual,predicted` row per image: the input DVC's `confusion` template counts."""
-    return "actual,predicted\n" + "".join(f"{a},{p}\n" for a, p in zip(labels.tolist(), predictions.tolist()))
+    rows = zip(labels.tolist(), predictions.tolist(), strict=True)
+    return "actual,predicted\n" + "".join(f"{actual},{predicted}\n" for actual, predicted in rows)
 
 
 def misclassified_titles(labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray,

@@ -6,7 +6,6 @@ import ast
 import dataclasses
 import importlib
 import shlex
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,7 +77,7 @@ def test_params_are_exactly_the_stages_own_section(name: str) -> None:
 def test_cmd_paths_match_deps_and_outputs(name: str) -> None:
     stage = STAGES[name]
     words = shlex.split(stage["cmd"])
-    paths = [word for flag, word in zip(words, words[1:]) if flag.startswith("--") and flag != "--params"]
+    paths = [word for flag, word in zip(words, words[1:], strict=False) if flag.startswith("--") and flag != "--params"]
     files = [p for p in declared(stage, "deps") if not p.startswith("stages/")]
     files += declared(stage, "outs") + declared(stage, "metrics") + declared(stage, "plots")
     for path in paths:
