@@ -1,8 +1,8 @@
 """The real `dvc repro`, in a temporary git repository, on a small profile of the real data.
 
-Checks every output, that a second run does nothing, and that a params change reruns only the stages
-that read it. (That two runs give byte-identical outputs is checked by the CI gate, `tools/repro_check`,
-which `make test` runs after pytest.)
+Checks every output and that a second run does nothing. What reruns after each kind of change is
+`tests/test_lineage.py`; that two runs give byte-identical outputs is the CI gate's check
+(`tools/repro_check`, which `make test` runs after pytest).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from stages.model_files import load_model
-from tools.workspace import ALL_STAGES, SMALL_PROFILE, dvc, make_workspace, set_params, stages_run
+from tools.workspace import ALL_STAGES, SMALL_PROFILE, dvc, make_workspace, stages_run
 
 pytestmark = pytest.mark.slow
 
@@ -63,8 +63,3 @@ def test_a_second_repro_runs_nothing(repo: Path) -> None:
     output = dvc(repo, "repro")
     assert stages_run(output) == []
     assert "Data and pipelines are up to date." in dvc(repo, "status")
-
-
-def test_a_predict_param_reruns_predict_alone(repo: Path) -> None:
-    set_params(repo, {"predict": {"samples_shown": 8}})
-    assert stages_run(dvc(repo, "repro")) == ["predict"]
