@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")  # no display on servers and in CI; Agg also renders the same bytes every time
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from stages.atomic_files import atomic_file  # noqa: E402
+from stages.charts import save_figure
 
 
 def draw_digit_grid(images: np.ndarray, titles: list[str], heading: str, path: Path, columns: int = 8) -> None:
@@ -33,7 +30,4 @@ def draw_digit_grid(images: np.ndarray, titles: list[str], heading: str, path: P
         axes.flat[0].text(0.5, 0.5, "none", ha="center", va="center", fontsize=14)
     figure.suptitle(heading, fontsize=11)
     figure.tight_layout()
-    with atomic_file(path) as temporary:
-        # No Software/date metadata: the PNG's bytes then depend on the pixels alone.
-        figure.savefig(temporary, format="png", dpi=80, metadata={"Software": None})
-    plt.close(figure)
+    save_figure(figure, path)

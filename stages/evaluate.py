@@ -1,8 +1,9 @@
 """Stage 4, evaluate: score the trained model on the official test images and write `metrics/`.
 
-Outputs: overall accuracy and loss (JSON, for `dvc metrics`), per-class precision/recall/F1 (CSV),
-one `actual,predicted` row per test image (for DVC's confusion-matrix plot), and a grid of the
-misclassified digits with their true and predicted labels.
+Outputs: overall accuracy and loss (JSON, for `dvc metrics`), per-class accuracy/precision/recall/F1
+(CSV), one `actual,predicted` row per test image (for DVC's confusion-matrix plot), a grid of the
+misclassified digits with their true and predicted labels, and PNG charts of the confusion matrix,
+the per-class accuracy and the confidence of right and wrong predictions.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from stages.atomic_files import write_text_atomically
+from stages.charts import draw_confidence_histogram, draw_confusion_matrix, draw_per_class_accuracy
 from stages.digit_grids import draw_digit_grid
 from stages.model_files import load_model
 from stages.models import NUM_CLASSES
@@ -57,7 +59,8 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
 
 
 def per_class_scores(confusion: np.ndarray) -> list[dict[str, Any]]:
-    """Precision, recall and F1 for each class (0 where undefined, as scikit-learn reports it)."""
+    """Accuracy (the share of the class's images classified right, i.e. its recall), precision, recall and F1
+    for each class (0 where undefined, as scikit-learn reports it)."""
     true_positives = np.diag(confusion).astype(np.float64)
     predicted = confusion.sum(axis=0)
     actual = confusion.sum(axis=1)
@@ -66,8 +69,8 @@ def per_class_scores(confusion: np.ndarray) -> list[dict[str, Any]]:
     denominator = precision + recall
     f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(true_positives), where=denominator > 0)
     return [
-        {"digit": digit, "precision": round(float(precision[digit]), 6), "recall": round(float(recall[digit]), 6),
-         "f1": round(float(f1[digit]), 6), "support": int(actual[digit])}
+        {"digit": digit, "accuracy": round(float(recall[digit]), 6), "precision": round(float(precision[digit]), 6),
+         "recall": round(float(recall[digit]), 6), "f1": round(float(f1[digit]), 6), "support": int(actual[digit])}
         for digit in range(len(confusion))
     ]
 
@@ -87,8 +90,8 @@ def summarise(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
 
 
 def per_class_csv(scores: list[dict[str, Any]]) -> str:
-    lines = ["digit,precision,recall,f1,support"]
-    lines += [f"{row['digit']},{row['precision']},{row['recall']},{row['f1']},{row['support']}" for row in scores]
+    columns = ("digit", "accuracy", "precision", "recall", "f1", "support")
+    lines = [",".join(columns)] + [",".join(str(row[column]) for column in columns) for row in scores]
     return "\n".join(lines) + "\n"
 
 
@@ -117,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-class-out", type=Path, required=True, help="CSV of per-class precision/recall/F1")
     parser.add_argument("--confusion-out", type=Path, required=True, help="CSV of actual,predicted per image")
     parser.add_argument("--misclassified-out", type=Path, required=True, help="PNG grid of misclassified digits")
+    parser.add_argument("--confusion-png-out", type=Path, required=True, help="PNG chart of the confusion matrix")
+    parser.add_argument("--per-class-png-out", type=Path, required=True, help="PNG bar chart of per-class accuracy")
+    parser.add_argument("--confidence-png-out", type=Path, required=True,
+                        help="PNG histogram of the confidence of right and wrong predictions")
     args = parser.parse_args(argv)
     configure_logging()
     params = load_section(args.params, EvaluateParams.SECTION, EvaluateParams)
@@ -126,16 +133,22 @@ def main(argv: list[str] | None = None) -> int:
     predictions = probabilities.argmax(axis=1)
 
     summary = summarise(probabilities, test.labels)
-    scores = per_class_scores(confusion_matrix(test.labels, predictions))
+    confusion = confusion_matrix(test.labels, predictions)
+    scores = per_class_scores(confusion)
     write_text_atomically(args.metrics_out, json.dumps(summary, indent=2) + "\n")
     write_text_atomically(args.per_class_out, per_class_csv(scores))
     write_text_atomically(args.confusion_out, confusion_csv(test.labels, predictions))
     chosen, titles = misclassified_titles(test.labels, predictions, probabilities, params.max_misclassified_shown)
     heading = f"{summary['test']['errors']} of {len(test.labels)} test digits misclassified (most confident first)"
     draw_digit_grid(test.images[chosen], titles, heading, args.misclassified_out)
+    draw_confusion_matrix(confusion, args.confusion_png_out)
+    draw_per_class_accuracy(np.array([row["accuracy"] for row in scores]), np.array([row["support"] for row in scores]),
+                            args.per_class_png_out)
+    draw_confidence_histogram(probabilities.max(axis=1), predictions == test.labels, args.confidence_png_out)
     logger.info("test accuracy %.4f, loss %.4f (%d errors in %d images)", summary["test"]["accuracy"],
                 summary["test"]["loss"], summary["test"]["errors"], len(test.labels))
-    for path in (args.metrics_out, args.per_class_out, args.confusion_out, args.misclassified_out):
+    for path in (args.metrics_out, args.per_class_out, args.confusion_out, args.misclassified_out,
+                 args.confusion_png_out, args.per_class_png_out, args.confidence_png_out):
         logger.info("wrote %s", path)
     return 0
 

@@ -23,7 +23,11 @@ TRAIN_IMAGES = "train-images-idx3-ubyte"
 TRAIN_LABELS = "train-labels-idx1-ubyte"
 TEST_IMAGES = "t10k-images-idx3-ubyte"
 TEST_LABELS = "t10k-labels-idx1-ubyte"
-RAW_FILE_NAMES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+# The images the predict stage labels: Kaggle's unlabelled test.csv, or a copy of the test images for
+# the sources whose test set is labelled. Every source writes all five files, so stages downstream
+# never ask where the data came from.
+PREDICT_IMAGES = "predict-images-idx3-ubyte"
+RAW_FILE_NAMES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS, PREDICT_IMAGES)
 
 
 def encode_idx(array: np.ndarray) -> bytes:
@@ -58,7 +62,8 @@ def decode_idx(payload: bytes, source: str, expected_ndim: int) -> np.ndarray:
     expected_size = header_size + int(np.prod(shape, dtype=np.int64))
     if len(payload) != expected_size:
         raise PipelineError(
-            f"{source}: header shape {shape} needs {expected_size} bytes. Received: {len(payload)} bytes"
+            f"{source}: expected {expected_size} bytes, as the header's shape {shape} says. "
+            f"Received: {len(payload)} bytes ({'truncated' if len(payload) < expected_size else 'extra data'})"
         )
     return np.frombuffer(payload, dtype=np.uint8, offset=header_size).reshape(shape).copy()
 

@@ -1,8 +1,8 @@
 """Stage 2, preprocess: validate the raw IDX files and write model-ready arrays to `data/prepared/`.
 
 Images become uint8 (n, 28, 28, 1): scaling to [0, 1] is the model's job, so the arrays stay small and
-exact. A stratified validation set is split off the training images; the official test set is kept
-untouched for evaluation.
+exact. A stratified validation set is split off the training images; the labelled test set is kept
+untouched for evaluation, and the (unlabelled) images to predict are passed on as they are.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from stages.atomic_files import atomic_directory
 from stages.errors import PipelineError
 from stages.params import check, load_section
 from stages.runtime import configure_logging, exits_cleanly_on_bad_input
+from stages.splits import stratified_split
 
 logger = logging.getLogger("stages.preprocess")
 
 IMAGE_SIDE = 28
 NUM_CLASSES = 10
 PREPARED_SPLITS = ("train", "val", "test")
+PREDICT_SPLIT = "predict"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +70,17 @@ def check_labelled_images(images: np.ndarray, labels: np.ndarray, source: str) -
     return LabelledImages(images[..., np.newaxis], labels)
 
 
+def check_images(images: np.ndarray, source: str) -> np.ndarray:
+    """Validate unlabelled images read from IDX (uint8 (n, 28, 28), n >= 1) and add the channel axis."""
+    if images.dtype != np.uint8:
+        raise PipelineError(f"{source}: expected uint8 images. Received: {images.dtype}")
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+        raise PipelineError(f"{source}: expected images of shape (n, 28, 28). Received: {images.shape}")
+    if len(images) == 0:
+        raise PipelineError(f"{source}: expected at least one image. Received: 0")
+    return images[..., np.newaxis]
+
+
 def read_raw_split(raw_dir: Path, images_name: str, labels_name: str) -> LabelledImages:
     """Read and validate one images/labels IDX pair from `raw_dir`."""
     images = idx.read_idx(raw_dir / images_name, expected_ndim=3)
@@ -75,33 +88,10 @@ def read_raw_split(raw_dir: Path, images_name: str, labels_name: str) -> Labelle
     return check_labelled_images(images, labels, f"{raw_dir / images_name} + {labels_name}")
 
 
-def stratified_split(labels: np.ndarray, validation_size: float, random_seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation), each sorted, with every class split in the same proportion.
-
-    Each class contributes round(validation_size * class count) images to validation, but never all of
-    its images nor, when it has two or more, none.
-    """
-    rng = np.random.default_rng(random_seed)
-    train_parts, validation_parts = [], []
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        count = int(round(validation_size * len(members)))
-        count = min(max(count, 1 if len(members) >= 2 else 0), len(members) - 1)
-        validation_parts.append(members[:count])
-        train_parts.append(members[count:])
-    train_indices = np.sort(np.concatenate(train_parts))
-    validation_indices = np.sort(np.concatenate(validation_parts))
-    if len(validation_indices) == 0:
-        raise PipelineError(
-            f"preprocess.validation_size={validation_size}: expected at least one validation image. "
-            f"Received: {len(labels)} training images, too few to split"
-        )
-    return train_indices, validation_indices
-
-
 def prepare_splits(train: LabelledImages, test: LabelledImages, params: PreprocessParams) -> dict[str, LabelledImages]:
     """The three prepared splits: train and val (stratified from the training images) and test (as is)."""
-    train_indices, validation_indices = stratified_split(train.labels, params.validation_size, params.random_seed)
+    train_indices, validation_indices = stratified_split(
+        train.labels, params.validation_size, params.random_seed, key="preprocess.validation_size")
     return {
         "train": LabelledImages(train.images[train_indices], train.labels[train_indices]),
         "val": LabelledImages(train.images[validation_indices], train.labels[validation_indices]),
@@ -109,15 +99,18 @@ def prepare_splits(train: LabelledImages, test: LabelledImages, params: Preproce
     }
 
 
-def write_prepared(splits: dict[str, LabelledImages], out_dir: Path) -> None:
-    """Write `<split>_images.npy` and `<split>_labels.npy` for each split, replacing `out_dir` whole."""
+def write_prepared(splits: dict[str, LabelledImages], predict_images: np.ndarray, out_dir: Path) -> None:
+    """Write `<split>_images.npy` and `<split>_labels.npy` for each split, and `predict_images.npy`,
+    replacing `out_dir` whole."""
     with atomic_directory(out_dir) as staging:
         for name, split in splits.items():
             np.save(staging / f"{name}_images.npy", split.images, allow_pickle=False)
             np.save(staging / f"{name}_labels.npy", split.labels, allow_pickle=False)
+        np.save(staging / f"{PREDICT_SPLIT}_images.npy", predict_images, allow_pickle=False)
     for name, split in splits.items():
         counts = np.bincount(split.labels, minlength=NUM_CLASSES).tolist()
         logger.info("wrote %s/%s_{images,labels}.npy: %s, per class %s", out_dir, name, split.images.shape, counts)
+    logger.info("wrote %s/%s_images.npy: %s", out_dir, PREDICT_SPLIT, predict_images.shape)
 
 
 def read_prepared(prepared_dir: Path, split: str) -> LabelledImages:
@@ -130,6 +123,15 @@ def read_prepared(prepared_dir: Path, split: str) -> LabelledImages:
         raise PipelineError(f"{images_path}: expected shape (n, 28, 28, 1). Received: {images.shape}")
     checked = check_labelled_images(images[..., 0], labels, f"{images_path} + {labels_path.name}")
     return checked
+
+
+def read_prepared_images(prepared_dir: Path, split: str = PREDICT_SPLIT) -> np.ndarray:
+    """Read the unlabelled images of `split` (uint8 (n, 28, 28, 1)), checking their shape."""
+    images_path = prepared_dir / f"{split}_images.npy"
+    images = _load_array(images_path)
+    if images.ndim != 4 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE, 1):
+        raise PipelineError(f"{images_path}: expected shape (n, 28, 28, 1). Received: {images.shape}")
+    return check_images(images[..., 0], str(images_path))
 
 
 def _load_array(path: Path) -> np.ndarray:
@@ -145,15 +147,18 @@ def _load_array(path: Path) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--raw-dir", type=Path, required=True, help="folder with the four IDX files")
+    parser.add_argument("--raw-dir", type=Path, required=True, help="folder with the five raw IDX files")
     parser.add_argument("--out-dir", type=Path, required=True, help="folder for the prepared .npy arrays")
     args = parser.parse_args(argv)
     configure_logging()
     params = load_section(args.params, PreprocessParams.SECTION, PreprocessParams)
     train = read_raw_split(args.raw_dir, idx.TRAIN_IMAGES, idx.TRAIN_LABELS)
     test = read_raw_split(args.raw_dir, idx.TEST_IMAGES, idx.TEST_LABELS)
-    logger.info("read %d training and %d test images from %s", len(train.labels), len(test.labels), args.raw_dir)
-    write_prepared(prepare_splits(train, test, params), args.out_dir)
+    predict_path = args.raw_dir / idx.PREDICT_IMAGES
+    predict_images = check_images(idx.read_idx(predict_path, expected_ndim=3), str(predict_path))
+    logger.info("read %d training, %d test and %d images to predict from %s",
+                len(train.labels), len(test.labels), len(predict_images), args.raw_dir)
+    write_prepared(prepare_splits(train, test, params), predict_images, args.out_dir)
     return 0
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from stages.atomic_files import atomic_directory, write_text_atomically
+from stages.charts import draw_training_curves
 from stages.model_files import save_model
 from stages.models import MODEL_NAMES, NUM_CLASSES, Augmentation, build_compact_model, build_seed_model, configure_tensorflow
 from stages.params import check, load_section
@@ -181,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-out", type=Path, required=True, help="the saved .keras model")
     parser.add_argument("--log-dir", type=Path, required=True, help="dvclive folder for the training curves")
     parser.add_argument("--summary-out", type=Path, required=True, help="JSON summary of the kept epoch")
+    parser.add_argument("--curves-out", type=Path, required=True, help="PNG chart of the training curves")
     args = parser.parse_args(argv)
     configure_logging()
     params = load_section(args.params, TrainParams.SECTION, TrainParams)
@@ -207,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise_history(history, early_stopping=params.early_stopping_patience > 0)
     save_model(model, args.model_out)
     write_text_atomically(args.summary_out, json.dumps(summary, indent=2) + "\n")
+    draw_training_curves(history, args.curves_out)
     logger.info("kept epoch %d (val_accuracy %.4f); wrote %s and %s",
                 summary["kept_epoch"], summary["val_accuracy"], args.model_out, args.summary_out)
     return 0

@@ -36,14 +36,14 @@ def test_confusion_matrix_rows_are_true_classes() -> None:
 
 def test_per_class_scores_match_a_hand_computation() -> None:
     scores = per_class_scores(confusion_matrix(LABELS, PREDICTIONS, num_classes=3))
-    assert scores[1] == {"digit": 1, "precision": pytest.approx(2 / 3, abs=1e-6), "recall": 1.0,
+    assert scores[1] == {"digit": 1, "accuracy": 1.0, "precision": pytest.approx(2 / 3, abs=1e-6), "recall": 1.0,
                          "f1": pytest.approx(0.8, abs=1e-6), "support": 2}
     assert scores[0]["precision"] == 0.5 and scores[0]["recall"] == 0.5
 
 
 def test_a_class_never_predicted_scores_zero_not_nan() -> None:
     scores = per_class_scores(confusion_matrix(np.array([0, 1]), np.array([0, 0]), num_classes=3))
-    assert scores[1]["precision"] == 0.0 and scores[2] == {"digit": 2, "precision": 0.0, "recall": 0.0, "f1": 0.0,
+    assert scores[1]["precision"] == 0.0 and scores[2] == {"digit": 2, "accuracy": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0,
                                                            "support": 0}
 
 
@@ -67,7 +67,7 @@ def test_summary_counts_errors() -> None:
 def test_csv_outputs() -> None:
     assert confusion_csv(LABELS[:2], PREDICTIONS[:2]) == "actual,predicted\n0,0\n0,1\n"
     text = per_class_csv(per_class_scores(confusion_matrix(LABELS, PREDICTIONS, num_classes=3)))
-    assert text.splitlines()[0] == "digit,precision,recall,f1,support" and len(text.splitlines()) == 4
+    assert text.splitlines()[0] == "digit,accuracy,precision,recall,f1,support" and len(text.splitlines()) == 4
 
 
 def test_misclassified_are_most_confident_first() -> None:

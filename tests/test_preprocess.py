@@ -16,9 +16,12 @@ from stages.preprocess import (
     check_labelled_images,
     prepare_splits,
     read_prepared,
-    stratified_split,
+    read_prepared_images,
     write_prepared,
 )
+from stages.splits import stratified_split
+
+KEY = "preprocess.validation_size"
 
 
 def test_checked_images_gain_a_channel_axis(digits: tuple[np.ndarray, np.ndarray]) -> None:
@@ -45,7 +48,7 @@ def test_bad_splits_are_refused(images: np.ndarray, labels: np.ndarray, message:
 
 def test_stratified_split_keeps_class_proportions() -> None:
     labels = np.repeat(np.arange(10, dtype=np.uint8), [100, 200, 100, 100, 100, 100, 100, 100, 100, 50])
-    train, validation = stratified_split(labels, validation_size=0.1, random_seed=3)
+    train, validation = stratified_split(labels, 0.1, random_seed=3, key=KEY)
     assert len(np.intersect1d(train, validation)) == 0
     assert len(train) + len(validation) == len(labels)
     assert np.bincount(labels[validation]).tolist() == [10, 20, 10, 10, 10, 10, 10, 10, 10, 5]
@@ -54,21 +57,21 @@ def test_stratified_split_keeps_class_proportions() -> None:
 
 def test_stratified_split_depends_on_the_seed_only() -> None:
     labels = np.repeat(np.arange(10, dtype=np.uint8), 30)
-    first = stratified_split(labels, 0.2, random_seed=1)
-    np.testing.assert_array_equal(first[1], stratified_split(labels, 0.2, random_seed=1)[1])
-    assert not np.array_equal(first[1], stratified_split(labels, 0.2, random_seed=2)[1])
+    first = stratified_split(labels, 0.2, random_seed=1, key=KEY)
+    np.testing.assert_array_equal(first[1], stratified_split(labels, 0.2, random_seed=1, key=KEY)[1])
+    assert not np.array_equal(first[1], stratified_split(labels, 0.2, random_seed=2, key=KEY)[1])
 
 
 def test_every_class_with_two_images_is_in_both_splits() -> None:
     labels = np.repeat(np.arange(10, dtype=np.uint8), 2)
-    train, validation = stratified_split(labels, 0.01, random_seed=0)
+    train, validation = stratified_split(labels, 0.01, random_seed=0, key=KEY)
     assert sorted(labels[validation].tolist()) == list(range(10))
     assert sorted(labels[train].tolist()) == list(range(10))
 
 
 def test_too_few_images_to_split_is_an_error() -> None:
-    with pytest.raises(PipelineError, match=r"preprocess.validation_size=0.5: expected at least one validation image"):
-        stratified_split(np.arange(3, dtype=np.uint8), 0.5, random_seed=0)
+    with pytest.raises(PipelineError, match=r"preprocess.validation_size=0.5: expected at least one image to hold out"):
+        stratified_split(np.arange(3, dtype=np.uint8), 0.5, random_seed=0, key=KEY)
 
 
 def test_prepared_splits_round_trip(tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]) -> None:
@@ -77,11 +80,12 @@ def test_prepared_splits_round_trip(tmp_path: Path, digits: tuple[np.ndarray, np
     test = LabelledImages(train.images[:7], train.labels[:7])
     splits = prepare_splits(train, test, PreprocessParams(validation_size=0.5, random_seed=0))
     assert len(splits["train"].labels) == 30 and len(splits["val"].labels) == 30
-    write_prepared(splits, tmp_path / "prepared")
+    write_prepared(splits, images[:5, ..., np.newaxis], tmp_path / "prepared")
     for name, split in splits.items():
         restored = read_prepared(tmp_path / "prepared", name)
         np.testing.assert_array_equal(restored.images, split.images)
         np.testing.assert_array_equal(restored.labels, split.labels)
+    np.testing.assert_array_equal(read_prepared_images(tmp_path / "prepared"), images[:5, ..., np.newaxis])
 
 
 def test_a_missing_prepared_array_is_named(tmp_path: Path) -> None:
@@ -101,7 +105,7 @@ def test_main_writes_nothing_when_the_raw_data_is_bad(tmp_path: Path, digits: tu
     images, labels = digits
     bad_labels = labels.copy()
     bad_labels[5] = 12
-    write_raw(MnistSplits(images, labels, images[:10], bad_labels[:10]), tmp_path / "raw")
+    write_raw(MnistSplits(images, labels, images[:10], bad_labels[:10], images[:10]), tmp_path / "raw")
     params = tmp_path / "params.yaml"
     params.write_text("preprocess: {validation_size: 0.2, random_seed: 0}\n")
     argv = ["--params", str(params), "--raw-dir", str(tmp_path / "raw"), "--out-dir", str(tmp_path / "prepared")]

@@ -52,7 +52,7 @@ def write_prepared_digits(folder: Path) -> None:
 
     images, labels = synthetic_digits(per_class=12, seed=1)
     checked = check_labelled_images(images, labels, "synthetic")
-    write_prepared(prepare_splits(checked, checked, PreprocessParams(0.25, 0)), folder)
+    write_prepared(prepare_splits(checked, checked, PreprocessParams(0.25, 0)), checked.images, folder)
 
 
 def run_train(tmp_path: Path, name: str, params: TrainParams) -> tuple[bytes, dict]:
@@ -61,8 +61,9 @@ def run_train(tmp_path: Path, name: str, params: TrainParams) -> tuple[bytes, di
     outputs = tmp_path / name
     argv = ["--params", str(params_file), "--prepared-dir", str(tmp_path / "prepared"),
             "--model-out", str(outputs / "model.keras"), "--log-dir", str(outputs / "training"),
-            "--summary-out", str(outputs / "train.json")]
+            "--summary-out", str(outputs / "train.json"), "--curves-out", str(outputs / "curves.png")]
     assert train.main(argv) == 0
+    assert (outputs / "curves.png").read_bytes()[:4] == b"\x89PNG"
     return (outputs / "model.keras").read_bytes(), json.loads((outputs / "train.json").read_text())
 
 
@@ -88,7 +89,8 @@ def test_bad_params_exit_non_zero_with_the_key(tmp_path: Path, capsys: pytest.Ca
     params_file = tmp_path / "params.yaml"
     params_file.write_text(json.dumps({"train": {**dataclasses.asdict(TINY), "epochs": 0}}))
     argv = ["--params", str(params_file), "--prepared-dir", str(tmp_path), "--model-out", str(tmp_path / "m.keras"),
-            "--log-dir", str(tmp_path / "log"), "--summary-out", str(tmp_path / "s.json")]
+            "--log-dir", str(tmp_path / "log"), "--summary-out", str(tmp_path / "s.json"),
+            "--curves-out", str(tmp_path / "c.png")]
     assert train.main(argv) == 1
     assert "train.epochs must be a positive integer. Received: 0" in capsys.readouterr().err
     assert not (tmp_path / "m.keras").exists() and not (tmp_path / "log").exists()

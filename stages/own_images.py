@@ -1,0 +1,176 @@
+"""Reading people's own digit images (photos, scans, drawings) and normalising them the way MNIST was made.
+
+MNIST's digits are white ink on black, scaled so the longer side of the ink's bounding box is 20 pixels
+(keeping the aspect ratio), and placed in a 28x28 frame with the ink's centre of mass at the centre.
+`normalise_digit` does the same to any image: grayscale, a light background detected from the border
+and inverted, paper texture suppressed, cropped to the ink, the stroke width brought to MNIST's
+(a hairline on a big canvas would otherwise vanish when shrunk), scaled, and centred by mass.
+Decoding is Pillow's: PNG, JPEG, BMP, GIF, TIFF and WebP, any size, colour mode or EXIF orientation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+
+from stages.errors import PipelineError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+FRAME_SIDE = 28
+BOX_SIDE = 20  # the longer side of the ink's bounding box in MNIST
+WORKING_SIDE = 160  # the box is first brought to this size, where stroke width is measured and adjusted
+MNIST_STROKE = 3.0  # typical MNIST stroke width, in pixels of the 20-pixel box (measured: 2.5-3 fit best)
+MIN_CONTRAST = 40  # grey levels between paper and ink below which an image counts as blank
+MAX_PIXELS = 50_000_000  # larger images are refused rather than decoded (a decompression bomb guard)
+
+
+class ImageError(PipelineError):
+    """One image could not be read or holds no digit; the others are still predicted."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedImage:
+    path: Path
+    pixels: np.ndarray | None  # uint8 (28, 28), MNIST-style; None when `error` says why not
+    error: str | None = None
+
+
+def image_paths(inputs: list[Path]) -> list[Path]:
+    """Files named directly, and the image files (by suffix, sorted by name) of folders named; each once."""
+    found: list[Path] = []
+    for path in inputs:
+        if path.is_dir():
+            found += sorted(child for child in path.iterdir() if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            found.append(path)  # a missing or unreadable file is reported per file by `load_image`
+    return list(dict.fromkeys(found))
+
+
+def read_grayscale(path: Path) -> np.ndarray:
+    """The image at `path` as float32 grey levels 0-255 (first frame; EXIF rotation applied; alpha flattened)."""
+    if not path.is_file():
+        raise ImageError(f"{path}: expected an image file. Received: {'a folder' if path.is_dir() else 'no such file'}")
+    try:
+        with Image.open(path) as opened:
+            if opened.width * opened.height > MAX_PIXELS:
+                raise ImageError(f"{path}: expected at most {MAX_PIXELS} pixels. Received: {opened.width}x{opened.height}")
+            opened.seek(0)
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: expected an image (PNG, JPEG, BMP, GIF, TIFF or WebP). Received: "
+                         "a file Pillow cannot identify") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageError(f"{path}: expected a readable image. Received: a damaged file ({error})") from None
+    return flatten_alpha(image)
+
+
+def flatten_alpha(image: Image.Image) -> np.ndarray:
+    """Grey levels of `image`; transparent parts become paper that contrasts with the ink's own shade."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
+        grey = np.asarray(rgba.convert("L"), dtype=np.float32)
+        if alpha.min() < 0.98:
+            opaque = alpha > 0.5
+            ink_is_light = opaque.any() and float(grey[opaque].mean()) > 127.0
+            paper = 0.0 if ink_is_light else 255.0
+            return grey * alpha + paper * (1.0 - alpha)
+        return grey
+    return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def normalise_digit(grey: np.ndarray, source: str) -> np.ndarray:
+    """MNIST-style uint8 (28, 28), white ink on black, from grey levels of any size and polarity."""
+    if grey.ndim != 2 or min(grey.shape) < 2:
+        raise ImageError(f"{source}: expected an image at least 2x2 pixels. Received: {grey.shape}")
+    ink = _ink_strength(grey)
+    contrast = float(ink.max())
+    if contrast < MIN_CONTRAST:
+        raise ImageError(f"{source}: expected a digit darker or lighter than its background. Received: a blank "
+                         f"image (contrast {contrast:.0f} of 255 grey levels)")
+    ink = ink / contrast
+    # Paper texture, JPEG noise and shadows are faint next to ink: drop everything under a quarter.
+    ink = np.clip((ink - 0.25) / 0.75, 0.0, 1.0)
+    top, bottom, left, right = _ink_box(ink)
+    box = ink[top:bottom, left:right]
+    box = _with_mnist_stroke(box)
+    scale = BOX_SIDE / max(box.shape)
+    size = (max(1, round(box.shape[1] * scale)), max(1, round(box.shape[0] * scale)))
+    small = np.asarray(Image.fromarray(box.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS))
+    small = np.clip(small, 0.0, None)
+    small = small / max(float(small.max()), 1e-6)
+    return _centre_by_mass(small)
+
+
+def _ink_strength(grey: np.ndarray) -> np.ndarray:
+    """How far each pixel is from the paper, 0-255, ink positive whichever is lighter."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    paper = float(np.median(border))
+    # A light border means dark ink on light paper (a scan, a photo of paper): invert, as MNIST is light-on-dark.
+    return np.clip(paper - grey, 0.0, None) if paper > 127.5 else np.clip(grey - paper, 0.0, None)
+
+
+def _ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
+    """Rows top:bottom and columns left:right holding the ink, ignoring specks that carry under 2% of a line's ink."""
+    rows, columns = ink.sum(axis=1), ink.sum(axis=0)
+    kept_rows = np.flatnonzero(rows > 0.02 * rows.max())
+    kept_columns = np.flatnonzero(columns > 0.02 * columns.max())
+    return int(kept_rows[0]), int(kept_rows[-1]) + 1, int(kept_columns[0]), int(kept_columns[-1]) + 1
+
+
+def _with_mnist_stroke(box: np.ndarray) -> np.ndarray:
+    """The box resized so its longer side is WORKING_SIDE, its strokes thickened or thinned towards MNIST's width."""
+    scale = WORKING_SIDE / max(box.shape)
+    size = (max(1, round(box.shape[1] * scale)), max(1, round(box.shape[0] * scale)))
+    image = Image.fromarray(np.round(box * 255.0).astype(np.uint8), mode="L").resize(size, Image.Resampling.LANCZOS)
+    mask = np.asarray(image) > 127
+    width = _stroke_width(mask)
+    target = MNIST_STROKE * WORKING_SIDE / BOX_SIDE
+    if width and width < 0.6 * target:
+        image = image.filter(ImageFilter.MaxFilter(_odd(target - width)))
+    elif width > 1.8 * target:
+        image = image.filter(ImageFilter.MinFilter(_odd(width - target)))
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary drawing: its area over half its outline (a stroke of length L, width w: L*w / L)."""
+    area = int(mask.sum())
+    if area == 0:
+        return 0.0
+    padded = np.pad(mask, 1)
+    interior = padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    outline = area - int(interior.sum())
+    return area / max(outline / 2.0, 1.0)
+
+
+def _odd(size: float) -> int:
+    """An odd filter size near `size`, from 3 to 31."""
+    return int(min(31, max(3, 2 * round(size / 2) + 1)))
+
+
+def _centre_by_mass(small: np.ndarray) -> np.ndarray:
+    """Place the (h, w <= 20) ink in a 28x28 frame with its centre of mass at the frame's centre."""
+    height, width = small.shape
+    total = float(small.sum())
+    rows, columns = np.indices(small.shape)
+    centre_row = float((rows * small).sum()) / total
+    centre_column = float((columns * small).sum()) / total
+    middle = (FRAME_SIDE - 1) / 2.0
+    top = int(np.clip(round(middle - centre_row), 0, FRAME_SIDE - height))
+    left = int(np.clip(round(middle - centre_column), 0, FRAME_SIDE - width))
+    frame = np.zeros((FRAME_SIDE, FRAME_SIDE), dtype=np.float32)
+    frame[top:top + height, left:left + width] = small
+    return np.round(frame * 255.0).astype(np.uint8)
+
+
+def load_image(path: Path) -> LoadedImage:
+    """Read and normalise one image; a problem with it is recorded rather than raised."""
+    try:
+        return LoadedImage(path, normalise_digit(read_grayscale(path), str(path)))
+    except ImageError as error:
+        return LoadedImage(path, None, str(error))

@@ -1,0 +1,407 @@
+"""Bad input never gets through: one parametrized case per way a file, a CSV row, a param or an input can be wrong.
+
+Every case starts from a valid set of inputs, breaks one thing, runs the stage's real `main(argv)` and
+asserts what a user sees: exit status 1, one `error:` line that names the file (and the line, column
+or key where that applies) with what was expected and what was received, and no output written at
+all: not even a temporary file is left in the output folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import importlib
+import shlex
+import struct
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from stages import idx
+from stages.fetch import MnistSplits, write_raw
+from stages.preprocess import PreprocessParams, check_labelled_images, prepare_splits, write_prepared
+from tests.conftest import PROJECT_ROOT, synthetic_digits
+from tests.sources import kaggle_csv
+
+Breaker = Callable[[Path], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    id: str
+    stage: str
+    breaks: Breaker
+    expected: tuple[str, ...]  # fragments of the error line, in any order
+
+
+# --- building and breaking inputs -----------------------------------------------------------------
+
+
+def set_param(section: str, key: str, value: object) -> Breaker:
+    def breaks(root: Path) -> None:
+        document = yaml.safe_load((root / "params.yaml").read_text())
+        document[section][key] = value
+        (root / "params.yaml").write_text(yaml.safe_dump(document))
+    return breaks
+
+
+def del_param(section: str, key: str | None = None) -> Breaker:
+    def breaks(root: Path) -> None:
+        document = yaml.safe_load((root / "params.yaml").read_text())
+        if key is None:
+            del document[section]
+        else:
+            del document[section][key]
+        (root / "params.yaml").write_text(yaml.safe_dump(document))
+    return breaks
+
+
+def write(relative: str, payload: bytes | str) -> Breaker:
+    def breaks(root: Path) -> None:
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(payload.encode() if isinstance(payload, str) else payload)
+    return breaks
+
+
+def delete(relative: str) -> Breaker:
+    return lambda root: (root / relative).unlink()
+
+
+def edit(relative: str, change: Callable[[bytes], bytes]) -> Breaker:
+    def breaks(root: Path) -> None:
+        path = root / relative
+        path.write_bytes(change(path.read_bytes()))
+    return breaks
+
+
+def both(*breakers: Breaker) -> Breaker:
+    def breaks(root: Path) -> None:
+        for breaker in breakers:
+            breaker(root)
+    return breaks
+
+
+def idx_source(root: Path) -> None:
+    set_param("fetch", "source", "idx")(root)
+
+
+def kaggle_source(root: Path) -> None:
+    set_param("fetch", "source", "kaggle")(root)
+    set_param("fetch", "local_path", "kaggle")(root)
+
+
+def header(ndim: int, *shape: int, type_code: int = 0x08) -> bytes:
+    return struct.pack(">BBBB", 0, 0, type_code, ndim) + struct.pack(f">{len(shape)}I", *shape)
+
+
+def csv_cell(line: int, column: int, value: str) -> Callable[[bytes], bytes]:
+    """Replace the cell at 1-based (line, column) of a CSV."""
+    def change(payload: bytes) -> bytes:
+        lines = payload.decode().split("\n")
+        cells = lines[line - 1].split(",")
+        cells[column - 1] = value
+        lines[line - 1] = ",".join(cells)
+        return "\n".join(lines).encode()
+    return change
+
+
+def csv_line(line: int, replacement: Callable[[str], str]) -> Callable[[bytes], bytes]:
+    def change(payload: bytes) -> bytes:
+        lines = payload.decode().split("\n")
+        lines[line - 1] = replacement(lines[line - 1])
+        return "\n".join(lines).encode()
+    return change
+
+
+def save_wrong_shape_model(root: Path) -> None:
+    import keras
+
+    from stages.model_files import save_model
+
+    inputs = keras.Input((32, 32, 1))
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))
+    save_model(keras.Model(inputs, outputs), root / "model.keras")
+
+
+TRAIN_CSV = "kaggle/train.csv"
+TEST_CSV = "kaggle/test.csv"
+EXTERNAL = "external"
+TRAIN_IDX = f"{EXTERNAL}/{idx.TRAIN_IMAGES}"
+LABELS_IDX = f"{EXTERNAL}/{idx.TRAIN_LABELS}"
+
+
+def kaggle_zip(members: dict[str, bytes]) -> Breaker:
+    def breaks(root: Path) -> None:
+        for name in ("train.csv", "test.csv"):
+            (root / "kaggle" / name).unlink()
+        with zipfile.ZipFile(root / "kaggle" / "digit-recognizer.zip", "w") as archive:
+            for name, payload in members.items():
+                archive.writestr(name, payload)
+    return breaks
+
+
+CASES = [
+    # IDX files (the idx source reads them; fetch must refuse them before writing data/raw)
+    Case("idx-wrong-magic", "fetch", both(idx_source, edit(TRAIN_IDX, lambda b: b"\x00\x00\x09\x03" + b[4:])),
+         (TRAIN_IDX, "expected IDX magic number 0x00000803", "Received: 0x00000903")),
+    Case("idx-wrong-dimension-count", "fetch", both(idx_source, write(TRAIN_IDX, header(2, 3, 784) + bytes(3 * 784))),
+         (TRAIN_IDX, "expected 3 dimensions. Received: 2")),
+    Case("idx-header-counts-disagree-with-size", "fetch",
+         both(idx_source, edit(TRAIN_IDX, lambda b: b[:4] + struct.pack(">I", 59) + b[8:])),
+         (TRAIN_IDX, "expected 46272 bytes, as the header's shape (59, 28, 28) says. Received: 47056 bytes (extra data)")),
+    Case("idx-truncated-data", "fetch", both(idx_source, edit(TRAIN_IDX, lambda b: b[:-100])),
+         (TRAIN_IDX, "expected 47056 bytes, as the header's shape (60, 28, 28) says. Received: 46956 bytes (truncated)")),
+    Case("idx-truncated-header", "fetch", both(idx_source, edit(TRAIN_IDX, lambda b: b[:10])),
+         (TRAIN_IDX, "expected a 16-byte header. Received: 10 bytes")),
+    Case("idx-empty-file", "fetch", both(idx_source, write(TRAIN_IDX, b"")),
+         (TRAIN_IDX, "expected an IDX header of at least 4 bytes. Received: 0 bytes")),
+    Case("idx-image-and-label-counts-differ", "fetch",
+         both(idx_source, write(LABELS_IDX, idx.encode_idx(np.zeros(59, np.uint8)))),
+         (f"{TRAIN_IDX} + {idx.TRAIN_LABELS}: expected one label per image (60 images). Received: 59 labels",)),
+    Case("idx-label-outside-0-9", "fetch",
+         both(idx_source, write(LABELS_IDX, idx.encode_idx(np.array([3] * 7 + [10] + [1] * 52, np.uint8)))),
+         (f"{TRAIN_IDX} + {idx.TRAIN_LABELS}: expected labels 0-9. Received: 10 at index 7",)),
+    Case("idx-images-not-28x28", "fetch",
+         both(idx_source, write(TRAIN_IDX, idx.encode_idx(np.zeros((60, 32, 32), np.uint8)))),
+         (TRAIN_IDX, "expected images of 28x28 pixels, shape (n, 28, 28). Received: (60, 32, 32)")),
+    Case("idx-no-images", "fetch",
+         both(idx_source, write(TRAIN_IDX, idx.encode_idx(np.zeros((0, 28, 28), np.uint8)))),
+         (TRAIN_IDX, "expected at least one image. Received: 0")),
+    Case("idx-corrupt-gzip", "fetch",
+         both(idx_source, delete(TRAIN_IDX), write(TRAIN_IDX + ".gz", b"\x1f\x8b\x08\x00garbage")),
+         (TRAIN_IDX + ".gz", "expected a valid gzip stream. Received:")),
+    Case("idx-truncated-gzip", "fetch",
+         both(idx_source, delete(TRAIN_IDX),
+              write(TRAIN_IDX + ".gz", gzip.compress(idx.encode_idx(np.zeros((60, 28, 28), np.uint8)))[:-20])),
+         (TRAIN_IDX + ".gz", "expected a valid gzip stream. Received:")),
+    Case("idx-missing-file", "fetch", both(idx_source, delete(f"{EXTERNAL}/{idx.TEST_LABELS}")),
+         (EXTERNAL, f"expected {idx.TEST_LABELS} or {idx.TEST_LABELS}.gz. Received: {idx.TEST_IMAGES}")),
+    Case("idx-plain-and-gzipped-copies", "fetch",
+         both(idx_source, edit(TRAIN_IDX, lambda b: b), lambda root: (root / (TRAIN_IDX + ".gz")).write_bytes(
+             gzip.compress((root / TRAIN_IDX).read_bytes()))),
+         (EXTERNAL, f"expected one of {idx.TRAIN_IMAGES} and {idx.TRAIN_IMAGES}.gz. Received: both")),
+    Case("idx-folder-missing", "fetch", both(idx_source, set_param("fetch", "local_path", "nowhere")),
+         ("nowhere (fetch.local_path): expected a folder holding the four IDX files. Received: no such folder",)),
+    # The raw folder preprocess reads
+    Case("raw-file-missing", "preprocess", delete(f"raw/{idx.PREDICT_IMAGES}"),
+         (f"raw/{idx.PREDICT_IMAGES}: expected an IDX file. Received: no such file",)),
+    Case("raw-test-label-outside-0-9", "preprocess",
+         write(f"raw/{idx.TEST_LABELS}", idx.encode_idx(np.array([1] * 9 + [12], np.uint8))),
+         (f"raw/{idx.TEST_IMAGES} + {idx.TEST_LABELS}: expected labels 0-9. Received: 12 at index 9",)),
+    Case("raw-truncated-images", "preprocess", edit(f"raw/{idx.TRAIN_IMAGES}", lambda b: b[:-1]),
+         (f"raw/{idx.TRAIN_IMAGES}: expected 47056 bytes, as the header's shape (60, 28, 28) says. Received: 47055",)),
+    # Kaggle CSVs
+    Case("csv-missing-header", "fetch", both(kaggle_source, edit(TRAIN_CSV, lambda b: b.split(b"\n", 1)[1])),
+         (TRAIN_CSV + " line 1, column 1", "so column 1 named 'label'", "is the header line missing?")),
+    Case("csv-renamed-header", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(1, 5, "pixel_3"))),
+         (TRAIN_CSV + " line 1, column 5", "column 5 named 'pixel3'. Received: 'pixel_3'")),
+    Case("csv-header-too-short", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_line(1, lambda l: l.rsplit(",", 1)[0]))),
+         (TRAIN_CSV + " line 1", "(785 columns). Received: 784 columns")),
+    Case("csv-row-with-too-many-values", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_line(9, lambda l: l + ",0"))),
+         (TRAIN_CSV + " line 9: expected 785 comma-separated values. Received: 786",)),
+    Case("csv-row-with-too-few-values", "fetch",
+         both(kaggle_source, edit(TEST_CSV, csv_line(4, lambda l: l.rsplit(",", 1)[0]))),
+         (TEST_CSV + " line 4: expected 784 comma-separated values. Received: 783",)),
+    Case("csv-empty-cell", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(5, 300, ""))),
+         (TRAIN_CSV + " line 5, column 300 (pixel298): expected an integer. Received: an empty cell",)),
+    Case("csv-non-numeric", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(3, 10, "abc"))),
+         (TRAIN_CSV + " line 3, column 10 (pixel8): expected an integer. Received: 'abc'",)),
+    Case("csv-nan", "fetch", both(kaggle_source, edit(TEST_CSV, csv_cell(2, 1, "NaN"))),
+         (TEST_CSV + " line 2, column 1 (pixel0): expected an integer. Received: 'NaN'",)),
+    Case("csv-pixel-above-255", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(7, 2, "256"))),
+         (TRAIN_CSV + " line 7, column 2 (pixel0): expected a pixel value from 0 to 255. Received: 256",)),
+    Case("csv-negative-pixel", "fetch", both(kaggle_source, edit(TEST_CSV, csv_cell(3, 784, "-1"))),
+         (TEST_CSV + " line 3, column 784 (pixel783): expected a pixel value from 0 to 255. Received: -1",)),
+    Case("csv-fractional-pixel", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(2, 100, "12.5"))),
+         (TRAIN_CSV + " line 2, column 100 (pixel98): expected an integer. Received: '12.5'",)),
+    Case("csv-label-above-9", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(6, 1, "10"))),
+         (TRAIN_CSV + " line 6, column 1 (label): expected a label from 0 to 9. Received: 10",)),
+    Case("csv-label-not-a-number", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(2, 1, "seven"))),
+         (TRAIN_CSV + " line 2, column 1 (label): expected an integer. Received: 'seven'",)),
+    Case("csv-empty-file", "fetch", both(kaggle_source, write(TRAIN_CSV, b"")),
+         (TRAIN_CSV + ": expected a CSV file with a header line. Received: an empty file",)),
+    Case("csv-header-only", "fetch", both(kaggle_source, edit(TEST_CSV, lambda b: b.split(b"\n", 1)[0] + b"\n")),
+         (TEST_CSV + ": expected at least one data row after the header. Received: none",)),
+    Case("csv-binary-file", "fetch", both(kaggle_source, write(TRAIN_CSV, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")),
+         (TRAIN_CSV + ": expected a text CSV file. Received: binary data",)),
+    Case("csv-not-utf8", "fetch", both(kaggle_source, write(TRAIN_CSV, "label,pixel0\nquatre-vingt-dix-neuf \xe9".encode("latin-1"))),
+         (TRAIN_CSV + ": expected a UTF-8 text CSV file. Received: bytes that are not text (0xe9 at byte",)),
+    Case("csv-json-instead", "fetch", both(kaggle_source, write(TRAIN_CSV, '{"label": 3, "pixels": []}\n')),
+         (TRAIN_CSV + " line 1: expected the header label,pixel0,...,pixel783 (785 columns). Received: 2 columns",)),
+    Case("csv-labels-in-test-csv", "fetch",
+         both(kaggle_source, edit(TEST_CSV, lambda b: b.replace(b"pixel0,", b"label,pixel0,", 1))),
+         (TEST_CSV + " line 1: expected the header pixel0,pixel1,...,pixel783 (784 columns). Received: 785 columns",)),
+    Case("csv-blank-line-inside", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_line(4, lambda _l: ""))),
+         (TRAIN_CSV + " line 4: expected a row of comma-separated values. Received: an empty line",)),
+    Case("csv-too-few-rows-to-hold-out", "fetch",
+         both(kaggle_source, edit(TRAIN_CSV, lambda b: b"\n".join(b.split(b"\n")[:2]) + b"\n")),
+         ("fetch.kaggle_holdout_size=0.1: expected at least one image to hold out. Received: 1 labelled images",)),
+    Case("kaggle-zip-without-train-csv", "fetch", both(kaggle_source, kaggle_zip({"test.csv": b"pixel0\n1\n"})),
+         ("digit-recognizer.zip: expected a zip holding train.csv and test.csv. Received: test.csv",)),
+    Case("kaggle-corrupt-zip", "fetch",
+         both(kaggle_source, kaggle_zip({}), write("kaggle/digit-recognizer.zip", b"PK\x03\x04 not really a zip")),
+         ("digit-recognizer.zip: expected a valid zip file. Received:",)),
+    Case("kaggle-nothing-there", "fetch",
+         both(kaggle_source, delete(TRAIN_CSV), delete(TEST_CSV), set_param("fetch", "local_path", "kaggle")),
+         ("kaggle (fetch.local_path): expected Kaggle's train.csv and test.csv, or digit-recognizer.zip",
+          "Received: an empty folder")),
+    # The url source, against a port nothing listens on (the loopback-server cases are in test_sources.py)
+    Case("url-unreachable", "fetch",
+         both(set_param("fetch", "source", "url"), set_param("fetch", "mirrors", ["http://127.0.0.1:9/mnist/"]),
+              set_param("fetch", "retries", 0)),
+         ("train-images-idx3-ubyte.gz: expected 9912422 bytes with sha256 440fcabf",
+          "http://127.0.0.1:9/mnist/train-images-idx3-ubyte.gz: could not connect")),
+    # Params
+    Case("params-unknown-key", "fetch", set_param("fetch", "sorce", "url"),
+         ("params.yaml: unknown key fetch.sorce. Expected one of:",)),
+    Case("params-missing-key", "train", del_param("train", "batch_size"), ("params.yaml: missing key train.batch_size",)),
+    Case("params-missing-section", "predict", del_param("predict"),
+         ("params.yaml: expected a section 'predict' holding a mapping. Received: no such section",)),
+    Case("params-wrong-type", "train", set_param("train", "epochs", "ten"),
+         ("params.yaml: train.epochs must be an integer. Received: 'ten'",)),
+    Case("params-bool-for-integer", "evaluate", set_param("evaluate", "batch_size", True),
+         ("params.yaml: evaluate.batch_size must be an integer. Received: True",)),
+    Case("params-validation-size-0", "preprocess", set_param("preprocess", "validation_size", 0),
+         ("params.yaml: preprocess.validation_size must be a fraction strictly between 0 and 1. Received: 0.0",)),
+    Case("params-validation-size-1", "preprocess", set_param("preprocess", "validation_size", 1),
+         ("params.yaml: preprocess.validation_size must be a fraction strictly between 0 and 1. Received: 1.0",)),
+    Case("params-negative-epochs", "train", set_param("train", "epochs", -2),
+         ("params.yaml: train.epochs must be a positive integer. Received: -2",)),
+    Case("params-unknown-source", "fetch", set_param("fetch", "source", "s3"),
+         ("params.yaml: fetch.source must be one of: bundled, url, kaggle, idx. Received: 's3'",)),
+    Case("params-unknown-model", "train", set_param("train", "model", "resnet50"),
+         ("params.yaml: train.model must be one of: compact, seed. Received: 'resnet50'",)),
+    Case("params-mirror-not-http", "fetch", set_param("fetch", "mirrors", ["ftp://example.org/mnist/"]),
+         ("params.yaml: fetch.mirrors must be a list of http:// or https:// URLs. Received: 'ftp://example.org/mnist/'",)),
+    Case("params-url-without-mirrors", "fetch", both(set_param("fetch", "source", "url"), set_param("fetch", "mirrors", [])),
+         ("params.yaml: fetch.mirrors must be at least one mirror URL when fetch.source is url",)),
+    Case("params-invalid-yaml", "evaluate", write("params.yaml", "evaluate: {batch_size: 3\n"),
+         ("params.yaml: expected valid YAML. Received:",)),
+    Case("params-not-a-mapping", "predict", write("params.yaml", "- 1\n- 2\n"),
+         ("params.yaml: expected a mapping of sections. Received: list",)),
+    Case("params-file-missing", "train", delete("params.yaml"), ("params.yaml: expected a params file. Received: no such file",)),
+    # Missing or corrupt inputs of the later stages
+    Case("prepared-array-missing", "train", delete("prepared/val_labels.npy"),
+         ("prepared/val_labels.npy: expected a prepared array (run the preprocess stage). Received: no such file",)),
+    Case("prepared-array-corrupt", "evaluate", write("prepared/test_images.npy", b"\x93NUMPY garbage"),
+         ("prepared/test_images.npy: expected a .npy array. Received: unreadable file",)),
+    Case("prepared-array-wrong-shape", "predict", write("prepared/predict_images.npy", b""),
+         ("prepared/predict_images.npy: expected a .npy array. Received: unreadable file",)),
+    Case("prepared-labels-outside-0-9", "train",
+         lambda root: np.save(root / "prepared/train_labels.npy", np.full(40, 11, np.uint8)),
+         ("prepared/train_images.npy + train_labels.npy: expected labels 0-9. Received: 11 at index 0",)),
+    Case("prepared-images-flattened", "predict",
+         lambda root: np.save(root / "prepared/predict_images.npy", np.zeros((5, 784), np.uint8)),
+         ("prepared/predict_images.npy: expected shape (n, 28, 28, 1). Received: (5, 784)",)),
+    Case("own-images-folder-missing", "predict", set_param("predict", "images", "my_digits"),
+         ("my_digits (predict.images): expected a folder of image files (it may be empty). Received: no such folder",)),
+    Case("own-images-folder-is-a-file", "predict", both(write("digit.png", b""), set_param("predict", "images", "digit.png")),
+         ("digit.png (predict.images): expected a folder of image files (it may be empty). Received: a file",)),
+    Case("model-missing", "evaluate", delete("model.keras"),
+         ("model.keras: expected a trained model (run the train stage). Received: no such file",)),
+    Case("model-not-a-zip", "predict", write("model.keras", b"this is not a model"),
+         ("model.keras: expected a .keras model archive. Received: unreadable file",)),
+    Case("model-truncated", "evaluate", edit("model.keras", lambda b: b[: len(b) // 2]),
+         ("model.keras: expected a .keras model archive. Received: unreadable file",)),
+    Case("model-of-the-wrong-shape", "predict", save_wrong_shape_model,
+         ("model.keras: expected a model from (n, 28, 28, 1) to (n, 10). Received: (None, 32, 32, 1)",)),
+]
+
+
+INPUTS = {"data/raw": "raw", "data/prepared": "prepared", "models/model.keras": "model.keras"}
+
+
+def stage_argv(stage: str, root: Path) -> list[str]:
+    """The stage's command line from dvc.yaml, reading the inputs under `root` and writing under `root / "out"`."""
+    words = shlex.split(yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())["stages"][stage]["cmd"])[3:]
+    argv = []
+    for flag, value in zip(words[::2], words[1::2], strict=True):
+        if flag == "--params":
+            argv += [flag, str(root / "params.yaml")]
+        elif value in INPUTS:
+            argv += [flag, str(root / INPUTS[value])]
+        else:
+            argv += [flag, str(root / "out" / value)]
+    return argv
+
+
+@pytest.fixture(scope="module")
+def valid_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Valid inputs for every stage: params, an idx folder, Kaggle CSVs, raw IDX files, prepared arrays, a model."""
+    root = tmp_path_factory.mktemp("valid")
+    document = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+    document["fetch"]["local_path"] = EXTERNAL  # relative: each test runs in its own copy of this folder
+    document["predict"]["images"] = "own"
+    (root / "params.yaml").write_text(yaml.safe_dump(document))
+    images, labels = synthetic_digits(per_class=6, seed=0)
+    test_images, test_labels = synthetic_digits(per_class=1, seed=1)
+    splits = MnistSplits(images, labels, test_images, test_labels, test_images)
+    write_raw(splits, root / "raw")
+    (root / EXTERNAL).mkdir()
+    for name in idx.RAW_FILE_NAMES[:4]:
+        (root / EXTERNAL / name).write_bytes((root / "raw" / name).read_bytes())
+    (root / "own").mkdir()
+    for position in range(3):
+        Image.fromarray(255 - np.kron(test_images[position], np.ones((4, 4), np.uint8))).save(root / "own" / f"{position}.png")
+    (root / "kaggle").mkdir()
+    (root / TRAIN_CSV).write_bytes(kaggle_csv(images, labels))
+    (root / TEST_CSV).write_bytes(kaggle_csv(test_images, None))
+    checked = check_labelled_images(images, labels, "synthetic")
+    test = check_labelled_images(test_images, test_labels, "synthetic")
+    write_prepared(prepare_splits(checked, test, PreprocessParams(0.25, 0)), test.images, root / "prepared")
+    from stages.model_files import save_model
+    from stages.models import Augmentation, build_compact_model, configure_tensorflow
+
+    configure_tensorflow(0, 0)
+    save_model(build_compact_model(Augmentation(0.0, 0.0, 0.0), 0), root / "model.keras")
+    return root
+
+
+def test_the_valid_inputs_pass_every_stage_but_train(valid_inputs: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The baseline the cases break is itself accepted: each failure below is the one thing broken."""
+    import shutil
+
+    shutil.copytree(valid_inputs, tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    for breaks in (idx_source, kaggle_source):
+        breaks(tmp_path)
+        assert importlib.import_module("stages.fetch").main(stage_argv("fetch", tmp_path)) == 0, breaks
+    for stage in ("preprocess", "evaluate", "predict"):
+        assert importlib.import_module(f"stages.{stage}").main(stage_argv(stage, tmp_path)) == 0, stage
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input_is_refused_clearly_and_writes_nothing(case: Case, valid_inputs: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    shutil.copytree(valid_inputs, tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)  # relative paths in params (fetch.local_path) resolve here, as under `dvc repro`
+    monkeypatch.setattr(shutil, "which", lambda _name: None)  # no kaggle client: the error must say so
+    case.breaks(tmp_path)
+    main = importlib.import_module(f"stages.{case.stage}").main
+    status = main(stage_argv(case.stage, tmp_path))
+    stderr = capsys.readouterr().err
+    assert status == 1
+    # One error, last: the line starting `error: ` (with, for the url source, the list of mirror answers).
+    assert stderr.count("error: ") == 1 and (stderr.startswith("error: ") or "\nerror: " in stderr), stderr
+    message = stderr[stderr.index("error: "):]
+    for fragment in case.expected:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert "Received" in message or "Expected one of" in message or "missing key" in message
+    written = [path for path in (tmp_path / "out").rglob("*") if path.is_file()] if (tmp_path / "out").exists() else []
+    assert written == [], f"{case.id} left {written}"
+
+
+def test_the_suite_covers_every_stage_and_kind() -> None:
+    assert {case.stage for case in CASES} == {"fetch", "preprocess", "train", "evaluate", "predict"}
+    kinds = {case.id.split("-")[0] for case in CASES}
+    assert {"idx", "raw", "csv", "kaggle", "url", "params", "prepared", "model"} <= kinds

@@ -1,0 +1,78 @@
+"""Test digits redrawn as people's own images: bigger canvases, other stroke widths, colours, positions, formats.
+
+Used by `tests/test_own_images.py` and by `bench/own_images.py`, which measures the accuracy of
+the committed model on them. Each style is deterministic given the digit and the seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+
+@dataclasses.dataclass(frozen=True)
+class Style:
+    name: str
+    canvas: tuple[int, int]  # width, height
+    digit_side: int  # the 28x28 digit is drawn this big
+    ink: tuple[int, int, int]
+    paper: tuple[int, int, int] | None  # None: transparent
+    stroke: str  # "as is", "thin" or "thick"
+    suffix: str
+    noise: float = 0.0  # standard deviation of added grey noise (a photo's grain)
+
+
+STYLES = (
+    Style("black-on-white-png", (100, 100), 70, (0, 0, 0), (255, 255, 255), "as is", ".png"),
+    Style("blue-on-cream-photo-jpeg", (300, 200), 150, (20, 30, 120), (235, 225, 190), "as is", ".jpg", noise=6.0),
+    Style("white-on-black-bmp", (56, 56), 40, (255, 255, 255), (0, 0, 0), "as is", ".bmp"),
+    Style("red-on-white-gif", (128, 160), 90, (200, 0, 0), (255, 255, 255), "as is", ".gif"),
+    Style("black-on-transparent-png", (200, 200), 120, (0, 0, 0), None, "as is", ".png"),
+    Style("fine-pen-on-big-canvas-png", (400, 400), 300, (0, 0, 0), (255, 255, 255), "thin", ".png"),
+    Style("thick-marker-png", (120, 120), 90, (0, 0, 0), (255, 255, 255), "thick", ".png"),
+    Style("light-grey-on-dark-grey-jpeg", (90, 120), 60, (200, 200, 200), (70, 70, 70), "as is", ".jpg", noise=4.0),
+)
+
+
+def render(digit: np.ndarray, style: Style, seed: int) -> Image.Image:
+    """Draw an MNIST digit (uint8 (28, 28), white on black) in `style`, at a seeded position on the canvas."""
+    rng = np.random.default_rng(seed)
+    side = style.digit_side
+    ink_image = Image.fromarray(digit.reshape(28, 28)).resize((side, side), Image.Resampling.BICUBIC)
+    scale = side / 28
+    if style.stroke == "thin":  # a fine pen: strokes of about 1/20 of the digit's height (MNIST's: about 1/8)
+        ink_image = ink_image.point(lambda value: 255 if value > 128 else 0).filter(ImageFilter.MinFilter(_odd(scale * 1.2)))
+    elif style.stroke == "thick":
+        ink_image = ink_image.filter(ImageFilter.MaxFilter(_odd(scale * 1.5)))
+    width, height = style.canvas
+    left = int(rng.integers(0, width - side + 1))
+    top = int(rng.integers(0, height - side + 1))
+    ink = np.zeros((height, width), dtype=np.float32)
+    ink[top:top + side, left:left + side] = np.asarray(ink_image, dtype=np.float32) / 255.0
+    colour = np.array(style.ink, dtype=np.float32)
+    if style.paper is None:
+        rgba = np.zeros((height, width, 4), dtype=np.float32)
+        rgba[..., :3] = colour
+        rgba[..., 3] = ink * 255.0
+        return Image.fromarray(np.round(rgba).astype(np.uint8), mode="RGBA")
+    paper = np.array(style.paper, dtype=np.float32)
+    rgb = paper * (1.0 - ink[..., None]) + colour * ink[..., None]
+    if style.noise:
+        rgb = rgb + rng.normal(0.0, style.noise, size=(height, width, 1))
+    image = Image.fromarray(np.clip(np.round(rgb), 0, 255).astype(np.uint8), mode="RGB")
+    return image.convert("P", palette=Image.Palette.ADAPTIVE, colors=64) if style.suffix == ".gif" else image
+
+
+def save_rendered(digit: np.ndarray, style: Style, seed: int, path: Path) -> Path:
+    """Render and save in the style's format (JPEG at quality 85, as phones do); returns the path written."""
+    image = render(digit, style, seed)
+    target = path.with_suffix(style.suffix)
+    image.save(target, quality=85) if style.suffix == ".jpg" else image.save(target)
+    return target
+
+
+def _odd(size: float) -> int:
+    return int(max(3, 2 * round(size / 2) + 1))
