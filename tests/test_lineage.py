@@ -39,7 +39,8 @@ def edit_code(relative: str) -> Change:
 
 
 def add_own_image(repo: Path) -> None:
-    shutil.copy(repo / "data/own_digits/digit7_1.png", repo / "data/own_digits/another7.png")
+    first = sorted((repo / "data/own_digits").iterdir())[0]
+    shutil.copy(first, repo / "data/own_digits" / f"another{first.suffix}")
 
 
 def switch_to_idx_copy(repo: Path) -> None:
