@@ -11,6 +11,7 @@ Decoding is Pillow's: PNG, JPEG, BMP, GIF, TIFF and WebP, any size, colour mode 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ FRAME_SIDE = 28
 BOX_SIDE = 20  # the longer side of the ink's bounding box in MNIST
 WORKING_SIDE = 160  # the box is first brought to this size, where stroke width is measured and adjusted
 MNIST_STROKE = 3.0  # typical MNIST stroke width, in pixels of the 20-pixel box (measured: 2.5-3 fit best)
+PAPER_SIDE = 128  # the paper's shading is estimated on a copy this big
 MIN_CONTRAST = 40  # grey levels between paper and ink below which an image counts as blank
 MAX_PIXELS = 50_000_000  # larger images are refused rather than decoded (a decompression bomb guard)
 
@@ -107,11 +109,40 @@ def normalise_digit(grey: np.ndarray, source: str) -> np.ndarray:
 
 
 def _ink_strength(grey: np.ndarray) -> np.ndarray:
-    """How far each pixel is from the paper, 0-255, ink positive whichever is lighter."""
+    """How far each pixel is from the paper around it, 0-255, ink positive whichever is lighter."""
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    paper = float(np.median(border))
     # A light border means dark ink on light paper (a scan, a photo of paper): invert, as MNIST is light-on-dark.
-    return np.clip(paper - grey, 0.0, None) if paper > 127.5 else np.clip(grey - paper, 0.0, None)
+    light_paper = float(np.median(border)) > 127.5
+    paper = _paper_level(grey, light_paper)
+    return np.clip(paper - grey, 0.0, None) if light_paper else np.clip(grey - paper, 0.0, None)
+
+
+def _paper_level(grey: np.ndarray, light_paper: bool) -> np.ndarray:
+    """The paper's grey level at each pixel, so that uneven light (a photo's shadow, a vignette) is not ink.
+
+    On a small copy, a morphological closing (opening for light ink) with a window a quarter of the
+    image wide removes the strokes and keeps the paper; blurred and scaled back up, it follows gradients.
+    """
+    height, width = grey.shape
+    scale = PAPER_SIDE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = np.asarray(Image.fromarray(np.round(grey).astype(np.uint8), mode="L").resize(size, Image.Resampling.BOX))
+    window = _odd(max(size) / 4.0)
+    first, second = (np.max, np.min) if light_paper else (np.min, np.max)
+    closed = _sliding(_sliding(small, window, first), window, second)
+    paper = Image.fromarray(closed.astype(np.uint8), mode="L").filter(ImageFilter.GaussianBlur(window / 2))
+    return np.asarray(paper.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def _sliding(image: np.ndarray, window: int, reduce: Callable[..., np.ndarray]) -> np.ndarray:
+    """`reduce` (np.max or np.min) over a square window around each pixel, as two 1-D passes (edges repeated)."""
+    half = window // 2
+    for axis in (0, 1):
+        padding = [(0, 0), (0, 0)]
+        padding[axis] = (half, half)
+        windows = np.lib.stride_tricks.sliding_window_view(np.pad(image, padding, mode="edge"), window, axis=axis)
+        image = reduce(windows, axis=-1)
+    return image
 
 
 def _ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
@@ -149,8 +180,8 @@ def _stroke_width(mask: np.ndarray) -> float:
 
 
 def _odd(size: float) -> int:
-    """An odd filter size near `size`, from 3 to 31."""
-    return int(min(31, max(3, 2 * round(size / 2) + 1)))
+    """An odd filter size near `size`, from 3 to 33."""
+    return int(min(33, max(3, 2 * round(size / 2) + 1)))
 
 
 def _centre_by_mass(small: np.ndarray) -> np.ndarray:

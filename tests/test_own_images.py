@@ -63,6 +63,16 @@ def test_a_specks_far_away_do_not_shrink_the_digit() -> None:
     assert rows.max() - rows.min() + 1 >= 19
 
 
+def test_a_shadow_across_the_page_is_not_ink() -> None:
+    """A photo lit from one side: the paper goes from 240 to 110 grey, darker than the ink's contrast."""
+    evenly_lit = stroke_digit(200, 200)
+    shade = np.linspace(1.0, 0.45, 200, dtype=np.float32)[np.newaxis, :]
+    shaded = normalise_digit(evenly_lit * shade, "shaded")
+    reference = normalise_digit(evenly_lit, "even")
+    correlation = np.corrcoef(shaded.ravel().astype(float), reference.ravel().astype(float))[0, 1]
+    assert correlation > 0.9
+
+
 def test_a_hairline_on_a_big_canvas_is_thickened_to_mnist_strokes() -> None:
     grey = np.full((600, 600), 255.0, dtype=np.float32)
     grey[100:500, 298:301] = 0.0  # 3-pixel stroke, 400 long: a 1-pixel hairline once shrunk 20x

@@ -23,6 +23,7 @@ class Style:
     stroke: str  # "as is", "thin" or "thick"
     suffix: str
     noise: float = 0.0  # standard deviation of added grey noise (a photo's grain)
+    shade: float = 0.0  # how much darker the far corner is than the lit one (uneven light on a photo), 0-1
 
 
 STYLES = (
@@ -34,6 +35,8 @@ STYLES = (
     Style("fine-pen-on-big-canvas-png", (400, 400), 300, (0, 0, 0), (255, 255, 255), "thin", ".png"),
     Style("thick-marker-png", (120, 120), 90, (0, 0, 0), (255, 255, 255), "thick", ".png"),
     Style("light-grey-on-dark-grey-jpeg", (90, 120), 60, (200, 200, 200), (70, 70, 70), "as is", ".jpg", noise=4.0),
+    Style("pencil-photo-in-uneven-light-jpeg", (320, 240), 130, (70, 70, 80), (235, 230, 220), "as is", ".jpg",
+          noise=5.0, shade=0.45),
 )
 
 
@@ -60,6 +63,10 @@ def render(digit: np.ndarray, style: Style, seed: int) -> Image.Image:
         return Image.fromarray(np.round(rgba).astype(np.uint8), mode="RGBA")
     paper = np.array(style.paper, dtype=np.float32)
     rgb = paper * (1.0 - ink[..., None]) + colour * ink[..., None]
+    if style.shade:  # light falling off from one corner to the opposite one, as on a phone photo
+        rows, columns = np.mgrid[0:height, 0:width]
+        falloff = (rows / height + columns / width) / 2.0
+        rgb = rgb * (1.0 - style.shade * falloff)[..., None]
     if style.noise:
         rgb = rgb + rng.normal(0.0, style.noise, size=(height, width, 1))
     image = Image.fromarray(np.clip(np.round(rgb), 0, 255).astype(np.uint8), mode="RGB")
