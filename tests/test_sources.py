@@ -161,7 +161,7 @@ def kaggle_folder(tmp_path: Path) -> Path:
 
 def test_kaggle_csvs_become_a_stratified_holdout_and_images_to_predict(kaggle_folder: Path) -> None:
     loaded = load_kaggle(default_params(source="kaggle", local_path=str(kaggle_folder), kaggle_holdout_size=0.2))
-    images, labels = synthetic_digits(per_class=10, seed=3)
+    images, _labels = synthetic_digits(per_class=10, seed=3)
     unlabelled, _ = synthetic_digits(per_class=2, seed=4)
     assert np.bincount(loaded.test_labels).tolist() == [2] * 10
     assert np.bincount(loaded.train_labels).tolist() == [8] * 10
