@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import gzip
 import hashlib
 import importlib.metadata
 import io
@@ -39,6 +38,7 @@ import numpy as np
 
 from stages import idx
 from stages.atomic_files import atomic_directory
+from stages.digit_arrays import check_labelled
 from stages.download import ExpectedFile, download_verified
 from stages.errors import PipelineError
 from stages.kaggle_csv import parse_kaggle_csv
@@ -188,11 +188,7 @@ def labels_to_bytes(labels: np.ndarray, source: str) -> np.ndarray:
 
 def decode_bundled_pickle(compressed: bytes, source: str) -> MnistSplits:
     """Decode the gzip'd pickled (train, valid, test) tuple; train + valid become the 60,000 training images."""
-    try:
-        payload = gzip.decompress(compressed)
-    except (OSError, EOFError, zlib.error) as error:
-        raise PipelineError(f"{source}: expected a valid gzip stream. Received: {error}") from None
-    splits = unpickle_numpy_only(payload, source)
+    splits = unpickle_numpy_only(idx.gunzip(compressed, source), source)
     if not (isinstance(splits, tuple) and len(splits) == 3 and all(_is_pair(split) for split in splits)):
         raise PipelineError(f"{source}: expected a tuple (train, valid, test) of (pixels, labels). Received: other data")
     (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = splits
@@ -250,21 +246,6 @@ def write_raw(splits: MnistSplits, out_dir: Path) -> None:
 # The other sources
 
 
-def check_split(images: np.ndarray, labels: np.ndarray | None, source: str) -> None:
-    """Refuse images that are not uint8 (n >= 1, 28, 28), and labels that do not match them or lie outside 0-9."""
-    if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise PipelineError(f"{source}: expected images of 28x28 pixels, shape (n, 28, 28). Received: {images.shape}")
-    if len(images) == 0:
-        raise PipelineError(f"{source}: expected at least one image. Received: 0")
-    if labels is None:
-        return
-    if len(labels) != len(images):
-        raise PipelineError(f"{source}: expected one label per image ({len(images)} images). Received: {len(labels)} labels")
-    if labels.max() > 9:
-        bad = int(np.argmax(labels > 9))
-        raise PipelineError(f"{source}: expected labels 0-9. Received: {labels[bad]} at index {bad}")
-
-
 def load_url(params: FetchParams, files: tuple[ExpectedFile, ...] | None = None,
              sleep: Callable[[float], None] | None = None) -> MnistSplits:
     """Download the four `.gz` IDX files (`files`, in RAW_FILE_NAMES order; MNIST's by default) and decode them."""
@@ -273,7 +254,7 @@ def load_url(params: FetchParams, files: tuple[ExpectedFile, ...] | None = None,
     for expected, ndim in zip(files, (3, 1, 3, 1), strict=True):
         extra = {"sleep": sleep} if sleep is not None else {}
         payload = download_verified(expected, params.mirrors, params.timeout_seconds, params.retries, **extra)
-        arrays.append(idx.decode_idx(_gunzip(payload, expected.name), expected.name, ndim))
+        arrays.append(idx.decode_idx(idx.gunzip(payload, expected.name), expected.name, ndim))
     return _labelled_splits(*arrays, sources=tuple(expected.name for expected in files))
 
 
@@ -304,16 +285,9 @@ def load_idx_folder(folder: Path) -> MnistSplits:
 
 def _labelled_splits(train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
                      test_labels: np.ndarray, sources: tuple[str, ...]) -> MnistSplits:
-    check_split(train_images, train_labels, f"{sources[0]} + {Path(sources[1]).name}")
-    check_split(test_images, test_labels, f"{sources[2]} + {Path(sources[3]).name}")
+    check_labelled(train_images, train_labels, f"{sources[0]} + {Path(sources[1]).name}")
+    check_labelled(test_images, test_labels, f"{sources[2]} + {Path(sources[3]).name}")
     return MnistSplits(train_images, train_labels, test_images, test_labels, predict_images=test_images)
-
-
-def _gunzip(payload: bytes, source: str) -> bytes:
-    try:
-        return gzip.decompress(payload)
-    except (OSError, EOFError, zlib.error) as error:
-        raise PipelineError(f"{source}: expected a valid gzip stream. Received: {error}") from None
 
 
 def locate_kaggle_input(path: Path) -> Path:

@@ -68,6 +68,14 @@ def decode_idx(payload: bytes, source: str, expected_ndim: int) -> np.ndarray:
     return np.frombuffer(payload, dtype=np.uint8, offset=header_size).reshape(shape).copy()
 
 
+def gunzip(payload: bytes, source: str) -> bytes:
+    """The decompressed bytes of a gzip stream; `source` names it in the error for a damaged one."""
+    try:
+        return gzip.decompress(payload)
+    except (OSError, EOFError, zlib.error) as error:
+        raise PipelineError(f"{source}: expected a valid gzip stream. Received: {error}") from None
+
+
 def read_idx(path: Path, expected_ndim: int) -> np.ndarray:
     """Read an IDX file (plain or gzip) into a uint8 array."""
     try:
@@ -75,10 +83,7 @@ def read_idx(path: Path, expected_ndim: int) -> np.ndarray:
     except FileNotFoundError:
         raise PipelineError(f"{path}: expected an IDX file. Received: no such file") from None
     if payload[:2] == _GZIP_MAGIC:
-        try:
-            payload = gzip.decompress(payload)
-        except (OSError, EOFError, zlib.error) as error:
-            raise PipelineError(f"{path}: expected a valid gzip stream. Received: {error}") from None
+        payload = gunzip(payload, str(path))
     return decode_idx(payload, str(path), expected_ndim)
 
 

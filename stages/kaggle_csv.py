@@ -15,9 +15,9 @@ import io
 import numpy as np
 import pandas as pd
 
+from stages.digit_arrays import IMAGE_SIDE
 from stages.errors import PipelineError
 
-IMAGE_SIDE = 28
 PIXEL_COLUMNS = tuple(f"pixel{index}" for index in range(IMAGE_SIDE * IMAGE_SIDE))
 LABEL_COLUMN = "label"
 TRAIN_COLUMNS = (LABEL_COLUMN, *PIXEL_COLUMNS)

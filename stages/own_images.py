@@ -100,8 +100,7 @@ def normalise_digit(grey: np.ndarray, source: str) -> np.ndarray:
     top, bottom, left, right = _ink_box(ink)
     box = ink[top:bottom, left:right]
     box = _with_mnist_stroke(box)
-    scale = BOX_SIDE / max(box.shape)
-    size = (max(1, round(box.shape[1] * scale)), max(1, round(box.shape[0] * scale)))
+    size = _scaled_size(box.shape, BOX_SIDE)
     small = np.asarray(Image.fromarray(box.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS))
     small = np.clip(small, 0.0, None)
     small = small / max(float(small.max()), 1e-6)
@@ -124,8 +123,7 @@ def _paper_level(grey: np.ndarray, light_paper: bool) -> np.ndarray:
     image wide removes the strokes and keeps the paper; blurred and scaled back up, it follows gradients.
     """
     height, width = grey.shape
-    scale = PAPER_SIDE / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    size = _scaled_size(grey.shape, PAPER_SIDE)
     small = np.asarray(Image.fromarray(np.round(grey).astype(np.uint8), mode="L").resize(size, Image.Resampling.BOX))
     window = _odd(max(size) / 4.0)
     first, second = (np.max, np.min) if light_paper else (np.min, np.max)
@@ -145,6 +143,12 @@ def _sliding(image: np.ndarray, window: int, reduce: Callable[..., np.ndarray]) 
     return image
 
 
+def _scaled_size(shape: tuple[int, ...], longer_side: int) -> tuple[int, int]:
+    """Pillow's (width, height) for an array of `shape` (height, width) scaled so its longer side is `longer_side`."""
+    scale = longer_side / max(shape)
+    return max(1, round(shape[1] * scale)), max(1, round(shape[0] * scale))
+
+
 def _ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
     """Rows top:bottom and columns left:right holding the ink, ignoring specks that carry under 2% of a line's ink."""
     rows, columns = ink.sum(axis=1), ink.sum(axis=0)
@@ -155,8 +159,7 @@ def _ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
 
 def _with_mnist_stroke(box: np.ndarray) -> np.ndarray:
     """The box resized so its longer side is WORKING_SIDE, its strokes thickened or thinned towards MNIST's width."""
-    scale = WORKING_SIDE / max(box.shape)
-    size = (max(1, round(box.shape[1] * scale)), max(1, round(box.shape[0] * scale)))
+    size = _scaled_size(box.shape, WORKING_SIDE)
     image = Image.fromarray(np.round(box * 255.0).astype(np.uint8), mode="L").resize(size, Image.Resampling.LANCZOS)
     mask = np.asarray(image) > 127
     width = _stroke_width(mask)

@@ -17,6 +17,7 @@ import numpy as np
 
 from stages import idx
 from stages.atomic_files import atomic_directory
+from stages.digit_arrays import IMAGE_SIDE, NUM_CLASSES, check_images, check_labelled
 from stages.errors import PipelineError
 from stages.params import check, load_section
 from stages.runtime import configure_logging, exits_cleanly_on_bad_input
@@ -24,8 +25,6 @@ from stages.splits import stratified_split
 
 logger = logging.getLogger("stages.preprocess")
 
-IMAGE_SIDE = 28
-NUM_CLASSES = 10
 PREPARED_SPLITS = ("train", "val", "test")
 PREDICT_SPLIT = "predict"
 
@@ -54,30 +53,13 @@ class LabelledImages:
 
 def check_labelled_images(images: np.ndarray, labels: np.ndarray, source: str) -> LabelledImages:
     """Validate one split read from IDX (images (n, 28, 28), labels (n,)) and add the channel axis."""
-    if images.dtype != np.uint8 or labels.dtype != np.uint8:
-        raise PipelineError(f"{source}: expected uint8 images and labels. Received: {images.dtype}, {labels.dtype}")
-    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-        raise PipelineError(f"{source}: expected images of shape (n, 28, 28). Received: {images.shape}")
-    if len(images) == 0:
-        raise PipelineError(f"{source}: expected at least one image. Received: 0")
-    if labels.shape != (len(images),):
-        raise PipelineError(
-            f"{source}: expected one label per image ({len(images)}). Received: labels of shape {labels.shape}"
-        )
-    if labels.max() >= NUM_CLASSES:
-        bad = int(np.argmax(labels >= NUM_CLASSES))
-        raise PipelineError(f"{source}: expected labels 0-9. Received: {labels[bad]} at index {bad}")
+    check_labelled(images, labels, source)
     return LabelledImages(images[..., np.newaxis], labels)
 
 
-def check_images(images: np.ndarray, source: str) -> np.ndarray:
+def checked_images(images: np.ndarray, source: str) -> np.ndarray:
     """Validate unlabelled images read from IDX (uint8 (n, 28, 28), n >= 1) and add the channel axis."""
-    if images.dtype != np.uint8:
-        raise PipelineError(f"{source}: expected uint8 images. Received: {images.dtype}")
-    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-        raise PipelineError(f"{source}: expected images of shape (n, 28, 28). Received: {images.shape}")
-    if len(images) == 0:
-        raise PipelineError(f"{source}: expected at least one image. Received: 0")
+    check_images(images, source)
     return images[..., np.newaxis]
 
 
@@ -131,7 +113,7 @@ def read_prepared_images(prepared_dir: Path, split: str = PREDICT_SPLIT) -> np.n
     images = _load_array(images_path)
     if images.ndim != 4 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE, 1):
         raise PipelineError(f"{images_path}: expected shape (n, 28, 28, 1). Received: {images.shape}")
-    return check_images(images[..., 0], str(images_path))
+    return checked_images(images[..., 0], str(images_path))
 
 
 def _load_array(path: Path) -> np.ndarray:
@@ -155,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     train = read_raw_split(args.raw_dir, idx.TRAIN_IMAGES, idx.TRAIN_LABELS)
     test = read_raw_split(args.raw_dir, idx.TEST_IMAGES, idx.TEST_LABELS)
     predict_path = args.raw_dir / idx.PREDICT_IMAGES
-    predict_images = check_images(idx.read_idx(predict_path, expected_ndim=3), str(predict_path))
+    predict_images = checked_images(idx.read_idx(predict_path, expected_ndim=3), str(predict_path))
     logger.info("read %d training, %d test and %d images to predict from %s",
                 len(train.labels), len(test.labels), len(predict_images), args.raw_dir)
     write_prepared(prepare_splits(train, test, params), predict_images, args.out_dir)

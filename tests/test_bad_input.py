@@ -100,23 +100,22 @@ def header(ndim: int, *shape: int, type_code: int = 0x08) -> bytes:
     return struct.pack(">BBBB", 0, 0, type_code, ndim) + struct.pack(f">{len(shape)}I", *shape)
 
 
-def csv_cell(line: int, column: int, value: str) -> Callable[[bytes], bytes]:
-    """Replace the cell at 1-based (line, column) of a CSV."""
-    def change(payload: bytes) -> bytes:
-        lines = payload.decode().split("\n")
-        cells = lines[line - 1].split(",")
-        cells[column - 1] = value
-        lines[line - 1] = ",".join(cells)
-        return "\n".join(lines).encode()
-    return change
-
-
 def csv_line(line: int, replacement: Callable[[str], str]) -> Callable[[bytes], bytes]:
+    """Replace the 1-based `line` of a CSV with `replacement(line)`."""
     def change(payload: bytes) -> bytes:
         lines = payload.decode().split("\n")
         lines[line - 1] = replacement(lines[line - 1])
         return "\n".join(lines).encode()
     return change
+
+
+def csv_cell(line: int, column: int, value: str) -> Callable[[bytes], bytes]:
+    """Replace the cell at 1-based (line, column) of a CSV."""
+    def replace_cell(text: str) -> str:
+        cells = text.split(",")
+        cells[column - 1] = value
+        return ",".join(cells)
+    return csv_line(line, replace_cell)
 
 
 def save_wrong_shape_model(root: Path) -> None:
@@ -163,7 +162,7 @@ CASES = [
          (TRAIN_IDX, "expected an IDX header of at least 4 bytes. Received: 0 bytes")),
     Case("idx-image-and-label-counts-differ", "fetch",
          both(idx_source, write(LABELS_IDX, idx.encode_idx(np.zeros(59, np.uint8)))),
-         (f"{TRAIN_IDX} + {idx.TRAIN_LABELS}: expected one label per image (60 images). Received: 59 labels",)),
+         (f"{TRAIN_IDX} + {idx.TRAIN_LABELS}: expected one label per image (60 images). Received: labels of shape (59,)",)),
     Case("idx-label-outside-0-9", "fetch",
          both(idx_source, write(LABELS_IDX, idx.encode_idx(np.array([3] * 7 + [10] + [1] * 52, np.uint8)))),
          (f"{TRAIN_IDX} + {idx.TRAIN_LABELS}: expected labels 0-9. Received: 10 at index 7",)),

@@ -33,13 +33,14 @@ def test_checked_images_gain_a_channel_axis(digits: tuple[np.ndarray, np.ndarray
 @pytest.mark.parametrize(
     ("images", "labels", "message"),
     [
-        (np.zeros((2, 28, 28), np.uint8), np.zeros(3, np.uint8), r"expected one label per image \(2\). Received: labels of shape \(3,\)"),
-        (np.zeros((2, 28, 27), np.uint8), np.zeros(2, np.uint8), r"expected images of shape \(n, 28, 28\). Received: \(2, 28, 27\)"),
+        (np.zeros((2, 28, 28), np.uint8), np.zeros(3, np.uint8), r"expected one label per image \(2 images\). Received: labels of shape \(3,\)"),
+        (np.zeros((2, 28, 27), np.uint8), np.zeros(2, np.uint8), r"expected images of 28x28 pixels, shape \(n, 28, 28\). Received: \(2, 28, 27\)"),
         (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), r"expected at least one image. Received: 0"),
         (np.zeros((2, 28, 28), np.uint8), np.array([3, 10], np.uint8), r"expected labels 0-9. Received: 10 at index 1"),
-        (np.zeros((2, 28, 28), np.float32), np.zeros(2, np.uint8), r"expected uint8 images and labels"),
+        (np.zeros((2, 28, 28), np.float32), np.zeros(2, np.uint8), r"expected uint8 images. Received: float32"),
+        (np.zeros((2, 28, 28), np.uint8), np.zeros(2, np.int64), r"expected uint8 labels. Received: int64"),
     ],
-    ids=["count-mismatch", "wrong-shape", "empty", "label-out-of-range", "wrong-dtype"],
+    ids=["count-mismatch", "wrong-shape", "empty", "label-out-of-range", "wrong-dtype", "wrong-label-dtype"],
 )
 def test_bad_splits_are_refused(images: np.ndarray, labels: np.ndarray, message: str) -> None:
     with pytest.raises(PipelineError, match=r"raw/x: " + message):
