@@ -27,7 +27,7 @@ test: install  ## the test suite (unit tests, real `dvc repro` runs on a small p
 repro-check: install  ## fail if dvc.lock is stale or the pipeline is not byte-for-byte reproducible
 	$(BIN)/python -m tools.repro_check
 
-bench: install  ## time the tutorial's recipe and ours side by side (takes about 20 minutes)
+bench: install  ## time the tutorial's recipe and ours side by side (takes about 30 minutes)
 	$(BIN)/python -m bench.compare
 
 clean-venv:

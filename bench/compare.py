@@ -5,7 +5,7 @@ and training images/s, test accuracy, inference images/s at batch 1 and batch 1,
 throughput as a fraction of the CPU's measured fp32 peak (a large square matmul). It writes
 `bench/results.md` and prints it.
 
-    make bench                                        # both recipes (about 20 minutes on 2 cores)
+    make bench                                        # both recipes (about 30 minutes on 2 cores)
     .venv/bin/python -m bench.compare --recipes ours  # one recipe
 """
 
