@@ -85,3 +85,18 @@ def test_fused_batch_normalisation_matches_keras() -> None:
 
 def test_compact_model_size() -> None:
     assert build_compact_model(NO_AUGMENTATION, random_seed=0).count_params() == COMPACT_PARAMETERS
+
+
+def test_compact_model_sees_all_but_the_last_row_and_column() -> None:
+    # The unpadded 5x5 stride-2 first convolution covers pixels 0-26: a dot there changes the output,
+    # a dot on row or column 27 (always blank in MNIST) does not.
+    model = build_compact_model(NO_AUGMENTATION, random_seed=0)
+    positions = [(0, 0), (0, 26), (26, 0), (26, 26), (13, 13), (27, 5), (5, 27), (27, 27)]
+    dots = np.zeros((len(positions), 28, 28, 1), dtype="float32")
+    for index, (row, col) in enumerate(positions):
+        dots[index, row, col] = 255.0
+    blank = np.asarray(model(np.zeros((1, 28, 28, 1), dtype="float32"), training=False))[0]
+    changed = np.abs(np.asarray(model(dots, training=False)) - blank).max(axis=1) > 1e-7
+    assert changed.tolist() == [True] * 5 + [False] * 3
+    feature_maps = [layer.output.shape[1:3] for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert feature_maps == [(12, 12), (6, 6), (6, 6), (6, 6)]
