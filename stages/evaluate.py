@@ -19,9 +19,9 @@ import numpy as np
 
 from stages.atomic_files import write_text_atomically
 from stages.charts import draw_confidence_histogram, draw_confusion_matrix, draw_per_class_accuracy
+from stages.digit_arrays import NUM_CLASSES
 from stages.digit_grids import draw_digit_grid
 from stages.model_files import load_model
-from stages.models import NUM_CLASSES
 from stages.params import check, load_section
 from stages.preprocess import read_prepared
 from stages.runtime import configure_logging, exits_cleanly_on_bad_input

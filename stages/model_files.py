@@ -18,8 +18,9 @@ import keras
 
 import stages.models  # noqa: F401  (registers the custom layers that loading needs)
 from stages.atomic_files import atomic_file
+from stages.digit_arrays import NUM_CLASSES
 from stages.errors import PipelineError
-from stages.models import IMAGE_SHAPE, NUM_CLASSES
+from stages.models import IMAGE_SHAPE
 
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _VOLATILE_METADATA_KEYS = ("date_saved",)

@@ -15,9 +15,10 @@ import os
 import keras
 from keras import layers, ops
 
+from stages.digit_arrays import IMAGE_SIDE, NUM_CLASSES
+
 MODEL_NAMES = ("compact", "seed")
-IMAGE_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
+IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,8 +22,9 @@ import tensorflow as tf
 
 from stages.atomic_files import atomic_directory, write_text_atomically
 from stages.charts import draw_training_curves
+from stages.digit_arrays import NUM_CLASSES
 from stages.model_files import save_model
-from stages.models import MODEL_NAMES, NUM_CLASSES, Augmentation, build_compact_model, build_seed_model, configure_tensorflow
+from stages.models import MODEL_NAMES, Augmentation, build_compact_model, build_seed_model, configure_tensorflow
 from stages.params import check, load_section
 from stages.preprocess import read_prepared
 from stages.runtime import configure_logging, exits_cleanly_on_bad_input
