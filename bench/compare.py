@@ -104,10 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results.md")
     args = parser.parse_args(argv)
 
+    from stages.compute import ComputeParams
     from stages.model_files import load_model
     from stages.models import configure_tensorflow
 
-    configure_tensorflow(random_seed=0, threads=0)
+    configure_tensorflow(random_seed=0, compute=ComputeParams(portable_kernels=True, threads=0))
     peak = measure_fp32_peak()
     print(f"fp32 peak (4096^2 matmul): {peak:.1f} GFLOP/s", flush=True)
     rows = {}

@@ -19,6 +19,7 @@ import numpy as np
 
 from stages.atomic_files import write_text_atomically
 from stages.charts import draw_confidence_histogram, draw_confusion_matrix, draw_per_class_accuracy
+from stages.compute import ComputeParams, configure_compute
 from stages.digit_arrays import NUM_CLASSES
 from stages.digit_grids import draw_digit_grid
 from stages.model_files import load_model
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging()
     params = load_section(args.params, EvaluateParams.SECTION, EvaluateParams)
+    configure_compute(load_section(args.params, ComputeParams.SECTION, ComputeParams))
     test = read_prepared(args.prepared_dir, "test")
     model = load_model(args.model)
     probabilities = model.predict(test.images, batch_size=params.batch_size, verbose=0)

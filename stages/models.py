@@ -8,13 +8,12 @@ which `keras.models.load_model` needs.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
-import os
 
 import keras
 from keras import layers, ops
 
+from stages.compute import ComputeParams, configure_compute
 from stages.digit_arrays import IMAGE_SIDE, NUM_CLASSES
 
 MODEL_NAMES = ("compact", "seed")
@@ -34,27 +33,12 @@ class Augmentation:
         return any((self.max_rotation_degrees, self.max_zoom, self.max_shift_pixels))
 
 
-def configure_tensorflow(random_seed: int, threads: int) -> None:
-    """Seed every generator, make TensorFlow ops deterministic and fix the thread counts.
+def configure_tensorflow(random_seed: int, compute: ComputeParams) -> None:
+    """Pin kernels and threads (see `stages.compute`), make ops deterministic and seed every generator.
 
-    `threads` = 0 means one per CPU core. Must run before the first op executes.
+    Must run before the first op executes.
     """
-    import tensorflow as tf
-
-    intra_op_threads = threads or os.cpu_count() or 1
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
-        # One op at a time: more inter-op threads trained no faster in a full run here.
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        # TensorFlow fixes its thread pools when it first runs an op. A stage process always
-        # configures first; only a process that trains twice (the tests) lands here.
-        current = tf.config.threading.get_intra_op_parallelism_threads()
-        if current != intra_op_threads:
-            logging.getLogger("stages.models").warning(
-                "TensorFlow already runs with %s intra-op threads; asked for %d", current or "default", intra_op_threads
-            )
-    tf.config.experimental.enable_op_determinism()
+    configure_compute(compute)
     # Layer names come from a per-process counter and end up in the saved file: start it afresh.
     keras.backend.clear_session()
     keras.utils.set_random_seed(random_seed)

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from stages.atomic_files import write_text_atomically
+from stages.compute import ComputeParams, configure_compute
 from stages.digit_grids import draw_digit_grid
 from stages.errors import PipelineError
 from stages.model_files import load_model
@@ -182,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     stage.add_argument("--own-sheet-out", type=Path, help="PNG contact sheet of predict.images")
     args = parser.parse_args(argv)
     configure_logging()
+    # The command and the stage compute alike: the same kernels and threads give the same probabilities.
+    configure_compute(load_section(args.params, ComputeParams.SECTION, ComputeParams))
     if args.images:
         return run_images_command(args.model, args.images, args.out_dir, max(1, args.batch_size))
     missing = [flag for flag, value in (("--prepared-dir", args.prepared_dir), ("--submission-out", args.submission_out),

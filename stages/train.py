@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from stages.atomic_files import atomic_directory, write_text_atomically
 from stages.charts import draw_training_curves
+from stages.compute import ComputeParams
 from stages.digit_arrays import NUM_CLASSES
 from stages.model_files import save_model
 from stages.models import MODEL_NAMES, Augmentation, build_compact_model, build_seed_model, configure_tensorflow
@@ -41,7 +42,6 @@ class TrainParams:
     SECTION: ClassVar[str] = "train"
     model: str
     random_seed: int
-    threads: int
     epochs: int
     batch_size: int
     learning_rate: float
@@ -56,7 +56,6 @@ class TrainParams:
     def __post_init__(self) -> None:
         check(self.model in MODEL_NAMES, "train.model", f"one of: {', '.join(MODEL_NAMES)}", self.model)
         check(self.random_seed >= 0, "train.random_seed", "a non-negative integer", self.random_seed)
-        check(self.threads >= 0, "train.threads", "0 (one per core) or a positive integer", self.threads)
         check(self.epochs >= 1, "train.epochs", "a positive integer", self.epochs)
         check(self.batch_size >= 1, "train.batch_size", "a positive integer", self.batch_size)
         check(0.0 < self.learning_rate <= 1.0, "train.learning_rate", "a number in (0, 1]", self.learning_rate)
@@ -187,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging()
     params = load_section(args.params, TrainParams.SECTION, TrainParams)
-    configure_tensorflow(params.random_seed, params.threads)
+    configure_tensorflow(params.random_seed, load_section(args.params, ComputeParams.SECTION, ComputeParams))
     train = read_prepared(args.prepared_dir, "train")
     val = read_prepared(args.prepared_dir, "val")
     logger.info("train %s, val %s", train.images.shape, val.images.shape)

@@ -10,6 +10,21 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session")
+def small_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git + DVC repository of the project on the small profile after one full `dvc repro`, committed.
+
+    Shared by the tests that only read it; a test that changes it works on a copy.
+    """
+    from tools.workspace import ALL_STAGES, SMALL_PROFILE, commit, dvc, make_workspace, stages_run
+
+    root = make_workspace(tmp_path_factory.mktemp("small_pipeline"), SMALL_PROFILE)
+    output = dvc(root, "repro")
+    assert stages_run(output) == list(ALL_STAGES)
+    commit(root, "dvc repro")
+    return root
+
+
 def synthetic_digits(per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images (10 * per_class, 28, 28) with a class-dependent bright bar, and uint8 labels 0-9."""
     rng = np.random.default_rng(seed)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from stages.compute import ComputeParams
 from tests.conftest import PROJECT_ROOT
 
 PIPELINE = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
@@ -70,6 +71,9 @@ def test_params_are_exactly_the_stages_own_section(name: str) -> None:
                if dataclasses.is_dataclass(value) and getattr(value, "SECTION", None) and value.__module__ == module.__name__]
     assert [schema.SECTION for schema in schemas] == [name]
     keys = {f"{name}.{field.name}" for field in dataclasses.fields(schemas[0])}
+    # Every stage that runs TensorFlow also reads the shared `compute` section (kernels and threads).
+    if "stages.compute" in project_imports(module.__name__):
+        keys |= {f"{ComputeParams.SECTION}.{field.name}" for field in dataclasses.fields(ComputeParams)}
     assert set(STAGES[name]["params"]) == keys
 
 

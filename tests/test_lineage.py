@@ -73,6 +73,7 @@ LINEAGE: list[tuple[str, Change, list[str]]] = [
     ("an image added to predict.images", add_own_image, ["predict"]),
     ("evaluate.* (e.g. max_misclassified_shown)", params("evaluate", "max_misclassified_shown", 10), ["evaluate"]),
     ("train.* (e.g. learning_rate)", params("train", "learning_rate", 0.002), ["train", "evaluate", "predict"]),
+    ("compute.* (e.g. threads)", params("compute", "threads", 1), ["train", "evaluate", "predict"]),
     ("preprocess.* (e.g. random_seed)", params("preprocess", "random_seed", 1),
      ["preprocess", "train", "evaluate", "predict"]),
     ("fetch.max_test_images", params("fetch", "max_test_images", 150), ["fetch", "preprocess", "evaluate", "predict"]),

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stages.compute import ComputeParams
 from stages.errors import PipelineError
 from stages.model_files import load_model, renumber_shared_objects, save_model
 from stages.models import Augmentation, build_compact_model, build_seed_model, configure_tensorflow
@@ -52,6 +53,6 @@ def test_shared_object_ids_are_numbered_in_order_of_appearance() -> None:
 def test_two_builds_of_the_same_model_save_to_the_same_bytes(tmp_path: Path) -> None:
     # A new model holds new Python objects, whose addresses Keras writes into config.json.
     for name in ("first", "second"):
-        configure_tensorflow(random_seed=3, threads=0)
+        configure_tensorflow(random_seed=3, compute=ComputeParams(portable_kernels=True, threads=0))
         save_model(build_compact_model(Augmentation(10.0, 0.1, 2.0), random_seed=3), tmp_path / f"{name}.keras")
     assert (tmp_path / "first.keras").read_bytes() == (tmp_path / "second.keras").read_bytes()

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from stages import predict
+from stages.compute import ComputeParams
 from stages.fetch import load_bundled, locate_bundled_file
 from stages.model_files import save_model
 from stages.models import Augmentation, build_compact_model, configure_tensorflow
@@ -135,7 +136,7 @@ def test_folders_expand_to_their_image_files_sorted_and_once(tmp_path: Path) -> 
 
 @pytest.fixture(scope="module")
 def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    configure_tensorflow(0, 0)
+    configure_tensorflow(0, ComputeParams(portable_kernels=True, threads=0))
     path = tmp_path_factory.mktemp("model") / "model.keras"
     save_model(build_compact_model(Augmentation(0.0, 0.0, 0.0), 0), path)
     return path
@@ -191,10 +192,10 @@ def mnist_model_and_digits() -> tuple[keras.Model, np.ndarray, np.ndarray]:
     Batches of 32 give BatchNorm's moving statistics (momentum 0.99) enough steps (750) to forget their
     initial values: with 200-odd steps the model is right in training mode and wrong in inference."""
     splits = load_bundled(locate_bundled_file())
-    params = TrainParams(model="compact", random_seed=0, threads=0, epochs=2, batch_size=32, learning_rate=0.005,
+    params = TrainParams(model="compact", random_seed=0, epochs=2, batch_size=32, learning_rate=0.005,
                          schedule="cosine", warmup_epochs=0, early_stopping_patience=0, label_smoothing=0.1,
                          max_rotation_degrees=10.0, max_zoom=0.1, max_shift_pixels=2.0)
-    configure_tensorflow(params.random_seed, params.threads)
+    configure_tensorflow(params.random_seed, ComputeParams(portable_kernels=True, threads=0))
     model = build_compact_model(params.augmentation, params.random_seed)
     images, labels = splits.train_images[:12_000, ..., np.newaxis], splits.train_labels[:12_000]
     compile_model(model, params, steps_per_epoch=-(-len(labels) // params.batch_size))

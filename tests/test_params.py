@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from stages.compute import ComputeParams
 from stages.errors import ParamsError
 from stages.evaluate import EvaluateParams
 from stages.fetch import FetchParams
@@ -18,7 +19,7 @@ from stages.preprocess import PreprocessParams
 from stages.train import TrainParams
 from tests.conftest import PROJECT_ROOT
 
-SCHEMAS = (FetchParams, PreprocessParams, TrainParams, EvaluateParams, PredictParams)
+SCHEMAS = (FetchParams, PreprocessParams, ComputeParams, TrainParams, EvaluateParams, PredictParams)
 
 
 def default_section(schema: type) -> dict[str, Any]:
@@ -103,7 +104,7 @@ def test_wrong_types_are_refused(schema: type, key: str, value: Any, message: st
         (TrainParams, "max_rotation_degrees", 200.0, r"train.max_rotation_degrees must be"),
         (TrainParams, "max_zoom", -0.1, r"train.max_zoom must be a fraction in \[0, 1\)"),
         (TrainParams, "max_shift_pixels", 20.0, r"train.max_shift_pixels must be a number of pixels"),
-        (TrainParams, "threads", -1, r"train.threads must be 0 \(one per core\)"),
+        (ComputeParams, "threads", -1, r"compute.threads must be 0 \(one per available CPU\)"),
         (EvaluateParams, "batch_size", 0, r"evaluate.batch_size must be a positive integer"),
         (EvaluateParams, "max_misclassified_shown", -1, r"evaluate.max_misclassified_shown must be"),
         (PredictParams, "samples_shown", -2, r"predict.samples_shown must be a non-negative integer"),

@@ -1,8 +1,8 @@
 """The real `dvc repro`, in a temporary git repository, on a small profile of the real data.
 
 Checks every output and that a second run does nothing. What reruns after each kind of change is
-`tests/test_lineage.py`; that two runs give byte-identical outputs is the CI gate's check
-(`tools/repro_check`, which `make test` runs after pytest).
+`tests/test_lineage.py`; that another machine's run gives byte-identical outputs, and that the
+committed dvc.lock is what the code makes, is `tests/test_verify.py` and `make verify`.
 """
 
 from __future__ import annotations
@@ -14,18 +14,15 @@ import numpy as np
 import pytest
 
 from stages.model_files import load_model
-from tools.workspace import ALL_STAGES, SMALL_PROFILE, dvc, make_workspace, stages_run
+from tools.workspace import dvc, stages_run
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture
+def repo(small_pipeline: Path) -> Path:
     """A fresh git + DVC repository holding the project, with the small profile, after one `dvc repro`."""
-    root = make_workspace(tmp_path_factory.mktemp("pipeline"), SMALL_PROFILE)
-    output = dvc(root, "repro")
-    assert stages_run(output) == list(ALL_STAGES)
-    return root
+    return small_pipeline
 
 
 def test_every_output_is_written(repo: Path) -> None:

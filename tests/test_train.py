@@ -15,7 +15,7 @@ from stages.train import TrainParams, learning_rate_schedule, one_hot, summarise
 from tests.conftest import synthetic_digits
 
 TINY = TrainParams(
-    model="compact", random_seed=0, threads=1, epochs=3, batch_size=16, learning_rate=0.01, schedule="cosine",
+    model="compact", random_seed=0, epochs=3, batch_size=16, learning_rate=0.01, schedule="cosine",
     warmup_epochs=1, early_stopping_patience=0, label_smoothing=0.1, max_rotation_degrees=5.0, max_zoom=0.05,
     max_shift_pixels=1.0,
 )

@@ -6,6 +6,7 @@ Used by the integration tests, the reproducibility gate and the benchmark, so th
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -29,18 +30,38 @@ class CommandFailed(RuntimeError):
     """A command run in a workspace exited non-zero; the message holds its output."""
 
 
-def run(command: list[str], cwd: Path) -> str:
+@dataclasses.dataclass(frozen=True)
+class Machine:
+    """What a run may see of the machine: extra environment variables and the CPUs it may use (None: all)."""
+
+    environment: tuple[tuple[str, str], ...] = ()
+    cpus: frozenset[int] | None = None
+
+    def describe(self) -> str:
+        parts = [f"{name}={value}" for name, value in self.environment]
+        if self.cpus is not None:
+            parts.append(f"CPU affinity {sorted(self.cpus)}")
+        return ", ".join(parts) or "this machine as it is"
+
+
+THIS_MACHINE = Machine()
+
+
+def run(command: list[str], cwd: Path, machine: Machine = THIS_MACHINE) -> str:
     """Run `command` in `cwd` with this interpreter's environment first on PATH; return its output."""
     # DVC runs each stage's `python` through the shell: make it this interpreter.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=3600)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           **dict(machine.environment)}
+    cpus = machine.cpus
+    result = subprocess.run(command, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=3600,
+                            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus is not None else None)
     if result.returncode != 0:
         raise CommandFailed(f"{' '.join(command)} failed in {cwd}:\n{result.stdout}\n{result.stderr}")
     return result.stdout + result.stderr
 
 
-def dvc(repo: Path, *arguments: str) -> str:
-    return run([str(Path(sys.executable).parent / "dvc"), *arguments], repo)
+def dvc(repo: Path, *arguments: str, machine: Machine = THIS_MACHINE) -> str:
+    return run([str(Path(sys.executable).parent / "dvc"), *arguments], repo, machine)
 
 
 def stages_run(output: str) -> list[str]:
@@ -62,15 +83,22 @@ def commit(repo: Path, message: str) -> None:
          "--allow-empty"], repo)
 
 
-def make_workspace(root: Path, params: dict[str, dict[str, object]] | None = None) -> Path:
-    """Copy the pipeline into `root` (a new git repository, no DVC cache), apply `params`, commit."""
+def make_workspace(root: Path, params: dict[str, dict[str, object]] | None = None,
+                   source_root: Path = PROJECT_ROOT) -> Path:
+    """Copy the pipeline of `source_root` into `root` (a new git repository, no DVC cache), apply `params`, commit.
+
+    The workspace's DVC cache (and with it the run-cache) is its own `.dvc/cache`, whatever cache a
+    global or system DVC config names, so that a run in it computes every stage instead of restoring one.
+    """
     for name in PIPELINE_FILES:
-        source, target = PROJECT_ROOT / name, root / name
+        source, target = source_root / name, root / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, target)
+    # Relative to the .dvc folder; config.local is git-ignored, so it stays out of the commit below.
+    (root / ".dvc/config.local").write_text("[cache]\n    dir = cache\n")
     if params:
         set_params(root, params)
     run(["git", "init", "-q"], root)
