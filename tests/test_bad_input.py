@@ -354,10 +354,11 @@ def valid_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     checked = check_labelled_images(images, labels, "synthetic")
     test = check_labelled_images(test_images, test_labels, "synthetic")
     write_prepared(prepare_splits(checked, test, PreprocessParams(0.25, 0)), test.images, root / "prepared")
+    from stages.compute import ComputeParams
     from stages.model_files import save_model
     from stages.models import Augmentation, build_compact_model, configure_tensorflow
 
-    configure_tensorflow(0, 0)
+    configure_tensorflow(0, ComputeParams(portable_kernels=True, threads=0))
     save_model(build_compact_model(Augmentation(0.0, 0.0, 0.0), 0), root / "model.keras")
     return root
 

@@ -19,6 +19,7 @@ TINY = TrainParams(
     warmup_epochs=1, early_stopping_patience=0, label_smoothing=0.1, max_rotation_degrees=5.0, max_zoom=0.05,
     max_shift_pixels=1.0,
 )
+COMPUTE = {"portable_kernels": True, "threads": 1}
 
 
 def test_one_hot() -> None:
@@ -57,7 +58,7 @@ def write_prepared_digits(folder: Path) -> None:
 
 def run_train(tmp_path: Path, name: str, params: TrainParams) -> tuple[bytes, dict]:
     params_file = tmp_path / f"{name}.yaml"
-    params_file.write_text(json.dumps({"train": dataclasses.asdict(params)}))
+    params_file.write_text(json.dumps({"compute": COMPUTE, "train": dataclasses.asdict(params)}))
     outputs = tmp_path / name
     argv = ["--params", str(params_file), "--prepared-dir", str(tmp_path / "prepared"),
             "--model-out", str(outputs / "model.keras"), "--log-dir", str(outputs / "training"),
@@ -87,7 +88,7 @@ def test_training_repeats_bit_for_bit(tmp_path: Path) -> None:
 
 def test_bad_params_exit_non_zero_with_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     params_file = tmp_path / "params.yaml"
-    params_file.write_text(json.dumps({"train": {**dataclasses.asdict(TINY), "epochs": 0}}))
+    params_file.write_text(json.dumps({"compute": COMPUTE, "train": {**dataclasses.asdict(TINY), "epochs": 0}}))
     argv = ["--params", str(params_file), "--prepared-dir", str(tmp_path), "--model-out", str(tmp_path / "m.keras"),
             "--log-dir", str(tmp_path / "log"), "--summary-out", str(tmp_path / "s.json"),
             "--curves-out", str(tmp_path / "c.png")]
