@@ -27,7 +27,7 @@ from tools.workspace import PROJECT_ROOT, dvc, make_workspace
 TUTORIAL_PARAMS: dict[str, dict[str, object]] = {
     "preprocess": {"validation_size": 0.2},
     "train": {
-        "model": "seed", "epochs": 100, "batch_size": 32, "learning_rate": 0.001, "schedule": "constant",
+        "model": "tutorial", "epochs": 100, "batch_size": 32, "learning_rate": 0.001, "schedule": "constant",
         "warmup_epochs": 0, "early_stopping_patience": 8, "label_smoothing": 0.0, "max_rotation_degrees": 0.0,
         "max_zoom": 0.0, "max_shift_pixels": 0.0,
     },
@@ -104,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results.md")
     args = parser.parse_args(argv)
 
-    from stages.compute import ComputeParams
-    from stages.model_files import load_model
-    from stages.models import configure_tensorflow
+    from mnist_dvc.compute import ComputeParams
+    from mnist_dvc.model.architectures import configure_tensorflow
+    from mnist_dvc.model.files import load_model
 
     configure_tensorflow(random_seed=0, compute=ComputeParams(portable_kernels=True, threads=0))
     peak = measure_fp32_peak()

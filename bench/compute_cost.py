@@ -40,7 +40,7 @@ def train_with(setting: str, prepared: Path, scratch: Path) -> tuple[float, floa
     result = subprocess.run(
         [sys.executable, "-m", "stages.train", "--params", str(params_path), "--prepared-dir", str(prepared),
          "--model-out", str(out / "model.keras"), "--log-dir", str(out / "training"),
-         "--summary-out", str(out / "train.json"), "--curves-out", str(out / "curves.png")],
+         "--summary-out", str(out / "train.json")],
         cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
     if result.returncode != 0:

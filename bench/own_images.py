@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-import stages  # noqa: F401  (TensorFlow settings, as in the stages)
-from stages.model_files import load_model
-from stages.predict import predict_image_files
-from stages.preprocess import read_prepared
+import mnist_dvc  # noqa: F401  (TensorFlow settings, as in the stages)
+from mnist_dvc.formats.prepared_arrays import read_prepared
+from mnist_dvc.model.files import load_model
+from mnist_dvc.own_image_predictions import predict_image_files
 from tools.digit_rendering import STYLES, save_rendered
 
 ROOT = Path(__file__).resolve().parents[1]

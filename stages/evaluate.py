@@ -3,7 +3,8 @@
 Outputs: overall accuracy and loss (JSON, for `dvc metrics`), per-class accuracy/precision/recall/F1
 (CSV), one `actual,predicted` row per test image (for DVC's confusion-matrix plot), a grid of the
 misclassified digits with their true and predicted labels, and PNG charts of the confusion matrix,
-the per-class accuracy and the confidence of right and wrong predictions.
+the per-class accuracy and the confidence of right and wrong predictions; and the chart of the training
+curves that train logged (drawn here, so that a chart's look never retrains the model).
 """
 
 from __future__ import annotations
@@ -17,15 +18,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from stages.atomic_files import write_text_atomically
-from stages.charts import draw_confidence_histogram, draw_confusion_matrix, draw_per_class_accuracy
-from stages.compute import ComputeParams, configure_compute
-from stages.digit_arrays import NUM_CLASSES
-from stages.digit_grids import draw_digit_grid
-from stages.model_files import load_model
-from stages.params import check, load_section
-from stages.preprocess import read_prepared
-from stages.runtime import configure_logging, exits_cleanly_on_bad_input
+from mnist_dvc.atomic_files import write_text_atomically
+from mnist_dvc.compute import ComputeParams, configure_compute
+from mnist_dvc.digits import NUM_CLASSES
+from mnist_dvc.formats.prepared_arrays import read_prepared
+from mnist_dvc.formats.training_log import read_training_curves
+from mnist_dvc.model.files import load_model
+from mnist_dvc.params import check, load_section
+from mnist_dvc.reports.charts import (
+    draw_confidence_histogram,
+    draw_confusion_matrix,
+    draw_per_class_accuracy,
+    draw_training_curves,
+)
+from mnist_dvc.reports.digit_grids import draw_digit_grid
+from mnist_dvc.runtime import configure_logging, exits_cleanly_on_bad_input
 
 logger = logging.getLogger("stages.evaluate")
 
@@ -123,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--misclassified-out", type=Path, required=True, help="PNG grid of misclassified digits")
     parser.add_argument("--confusion-png-out", type=Path, required=True, help="PNG chart of the confusion matrix")
     parser.add_argument("--per-class-png-out", type=Path, required=True, help="PNG bar chart of per-class accuracy")
+    parser.add_argument("--training-log", type=Path, required=True, help="train's dvclive folder (the curves)")
+    parser.add_argument("--curves-png-out", type=Path, required=True, help="PNG chart of the training curves")
     parser.add_argument("--confidence-png-out", type=Path, required=True,
                         help="PNG histogram of the confidence of right and wrong predictions")
     args = parser.parse_args(argv)
@@ -130,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     params = load_section(args.params, EvaluateParams.SECTION, EvaluateParams)
     configure_compute(load_section(args.params, ComputeParams.SECTION, ComputeParams))
     test = read_prepared(args.prepared_dir, "test")
+    curves = read_training_curves(args.training_log)
     model = load_model(args.model)
     probabilities = model.predict(test.images, batch_size=params.batch_size, verbose=0)
     predictions = probabilities.argmax(axis=1)
@@ -147,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     draw_per_class_accuracy(np.array([row["accuracy"] for row in scores]), np.array([row["support"] for row in scores]),
                             args.per_class_png_out)
     draw_confidence_histogram(probabilities.max(axis=1), predictions == test.labels, args.confidence_png_out)
+    draw_training_curves(curves, args.curves_png_out)
     logger.info("test accuracy %.4f, loss %.4f (%d errors in %d images)", summary["test"]["accuracy"],
                 summary["test"]["loss"], summary["test"]["errors"], len(test.labels))
-    for path in (args.metrics_out, args.per_class_out, args.confusion_out, args.misclassified_out,
+    for path in (args.metrics_out, args.per_class_out, args.confusion_out, args.misclassified_out, args.curves_png_out,
                  args.confusion_png_out, args.per_class_png_out, args.confidence_png_out):
         logger.info("wrote %s", path)
     return 0

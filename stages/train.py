@@ -1,6 +1,6 @@
 """Stage 3, train: fit the CNN named in params on the prepared training split and save it to `models/`.
 
-Two recipes share this one stage: `model: seed` with a constant learning rate and early stopping
+Two recipes share this one stage: `model: tutorial` with a constant learning rate and early stopping
 rebuilds the tutorial's model and procedure for comparison; `model: compact` with augmentation and a
 warm-up + cosine schedule is the project's default. Training curves are logged per epoch with dvclive;
 the saved model file depends only on the weights and architecture (see `model_files.save_model`).
@@ -20,15 +20,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from stages.atomic_files import atomic_directory, write_text_atomically
-from stages.charts import draw_training_curves
-from stages.compute import ComputeParams
-from stages.digit_arrays import NUM_CLASSES
-from stages.model_files import save_model
-from stages.models import MODEL_NAMES, Augmentation, build_compact_model, build_seed_model, configure_tensorflow
-from stages.params import check, load_section
-from stages.preprocess import read_prepared
-from stages.runtime import configure_logging, exits_cleanly_on_bad_input
+from mnist_dvc.atomic_files import atomic_directory, write_text_atomically
+from mnist_dvc.compute import ComputeParams
+from mnist_dvc.digits import NUM_CLASSES
+from mnist_dvc.formats.prepared_arrays import read_prepared
+from mnist_dvc.model.architectures import (
+    MODEL_NAMES,
+    Augmentation,
+    build_compact_model,
+    build_tutorial_model,
+    configure_tensorflow,
+)
+from mnist_dvc.model.files import save_model
+from mnist_dvc.params import check, load_section
+from mnist_dvc.runtime import configure_logging, exits_cleanly_on_bad_input
 
 logger = logging.getLogger("stages.train")
 
@@ -54,7 +59,8 @@ class TrainParams:
     max_shift_pixels: float
 
     def __post_init__(self) -> None:
-        check(self.model in MODEL_NAMES, "train.model", f"one of: {', '.join(MODEL_NAMES)}", self.model)
+        renamed = " (`seed` is now called `tutorial`)" if self.model == "seed" else ""
+        check(self.model in MODEL_NAMES, "train.model", f"one of: {', '.join(MODEL_NAMES)}{renamed}", self.model)
         check(self.random_seed >= 0, "train.random_seed", "a non-negative integer", self.random_seed)
         check(self.epochs >= 1, "train.epochs", "a positive integer", self.epochs)
         check(self.batch_size >= 1, "train.batch_size", "a positive integer", self.batch_size)
@@ -78,7 +84,7 @@ class TrainParams:
 
 def build_model(params: TrainParams) -> keras.Model:
     """The architecture named by `params.model`, with its augmentation."""
-    builder = {"seed": build_seed_model, "compact": build_compact_model}[params.model]
+    builder = {"tutorial": build_tutorial_model, "compact": build_compact_model}[params.model]
     return builder(params.augmentation, params.random_seed)
 
 
@@ -182,7 +188,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-out", type=Path, required=True, help="the saved .keras model")
     parser.add_argument("--log-dir", type=Path, required=True, help="dvclive folder for the training curves")
     parser.add_argument("--summary-out", type=Path, required=True, help="JSON summary of the kept epoch")
-    parser.add_argument("--curves-out", type=Path, required=True, help="PNG chart of the training curves")
     args = parser.parse_args(argv)
     configure_logging()
     params = load_section(args.params, TrainParams.SECTION, TrainParams)
@@ -209,7 +214,6 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise_history(history, early_stopping=params.early_stopping_patience > 0)
     save_model(model, args.model_out)
     write_text_atomically(args.summary_out, json.dumps(summary, indent=2) + "\n")
-    draw_training_curves(history, args.curves_out)
     logger.info("kept epoch %d (val_accuracy %.4f); wrote %s and %s",
                 summary["kept_epoch"], summary["val_accuracy"], args.model_out, args.summary_out)
     return 0

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from stages import idx
-from stages.download import ExpectedFile
+from mnist_dvc.formats import idx
+from mnist_dvc.sources.download import ExpectedFile
 
 
 def kaggle_csv(images: np.ndarray, labels: np.ndarray | None) -> bytes:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.atomic_files import atomic_directory, atomic_file, write_text_atomically
+from mnist_dvc.atomic_files import atomic_directory, atomic_file, write_text_atomically
 
 
 def test_a_file_appears_only_when_complete(tmp_path: Path) -> None:

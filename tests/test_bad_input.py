@@ -22,9 +22,13 @@ import pytest
 import yaml
 from PIL import Image
 
-from stages import idx
-from stages.fetch import MnistSplits, write_raw
-from stages.preprocess import PreprocessParams, check_labelled_images, prepare_splits, write_prepared
+from mnist_dvc.digits import check_labelled_images
+from mnist_dvc.formats import idx
+from mnist_dvc.formats.prepared_arrays import write_prepared
+from mnist_dvc.formats.training_log import CURVES
+from mnist_dvc.sources import MnistSplits
+from stages.fetch import write_raw
+from stages.preprocess import PreprocessParams, prepare_splits
 from tests.conftest import PROJECT_ROOT, synthetic_digits
 from tests.sources import kaggle_csv
 
@@ -121,7 +125,7 @@ def csv_cell(line: int, column: int, value: str) -> Callable[[bytes], bytes]:
 def save_wrong_shape_model(root: Path) -> None:
     import keras
 
-    from stages.model_files import save_model
+    from mnist_dvc.model.files import save_model
 
     inputs = keras.Input((32, 32, 1))
     outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))
@@ -275,7 +279,7 @@ CASES = [
     Case("params-unknown-source", "fetch", set_param("fetch", "source", "s3"),
          ("params.yaml: fetch.source must be one of: bundled, url, kaggle, idx. Received: 's3'",)),
     Case("params-unknown-model", "train", set_param("train", "model", "resnet50"),
-         ("params.yaml: train.model must be one of: compact, seed. Received: 'resnet50'",)),
+         ("params.yaml: train.model must be one of: compact, tutorial. Received: 'resnet50'",)),
     Case("params-mirror-not-http", "fetch", set_param("fetch", "mirrors", ["ftp://example.org/mnist/"]),
          ("params.yaml: fetch.mirrors must be a list of http:// or https:// URLs. Received: 'ftp://example.org/mnist/'",)),
     Case("params-url-without-mirrors", "fetch", both(set_param("fetch", "source", "url"), set_param("fetch", "mirrors", [])),
@@ -302,6 +306,11 @@ CASES = [
          ("my_digits (predict.images): expected a folder of image files (it may be empty). Received: no such folder",)),
     Case("own-images-folder-is-a-file", "predict", both(write("digit.png", b""), set_param("predict", "images", "digit.png")),
          ("digit.png (predict.images): expected a folder of image files (it may be empty). Received: a file",)),
+    Case("training-curve-missing", "evaluate", delete("training/plots/metrics/val/loss.tsv"),
+         ("training/plots/metrics/val/loss.tsv", "expected a dvclive curve (run the train stage)")),
+    Case("training-curve-step-skipped", "evaluate",
+         write("training/plots/metrics/train/accuracy.tsv", "step\taccuracy\n0\t0.5\n2\t0.6\n"),
+         ("train/accuracy.tsv, line 3", "expected step 1. Received: 2")),
     Case("model-missing", "evaluate", delete("model.keras"),
          ("model.keras: expected a trained model (run the train stage). Received: no such file",)),
     Case("model-not-a-zip", "predict", write("model.keras", b"this is not a model"),
@@ -313,7 +322,8 @@ CASES = [
 ]
 
 
-INPUTS = {"data/raw": "raw", "data/prepared": "prepared", "models/model.keras": "model.keras"}
+INPUTS = {"data/raw": "raw", "data/prepared": "prepared", "models/model.keras": "model.keras",
+          "metrics/training": "training"}
 
 
 def stage_argv(stage: str, root: Path) -> list[str]:
@@ -354,12 +364,16 @@ def valid_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     checked = check_labelled_images(images, labels, "synthetic")
     test = check_labelled_images(test_images, test_labels, "synthetic")
     write_prepared(prepare_splits(checked, test, PreprocessParams(0.25, 0)), test.images, root / "prepared")
-    from stages.compute import ComputeParams
-    from stages.model_files import save_model
-    from stages.models import Augmentation, build_compact_model, configure_tensorflow
+    from mnist_dvc.compute import ComputeParams
+    from mnist_dvc.model.architectures import Augmentation, build_compact_model, configure_tensorflow
+    from mnist_dvc.model.files import save_model
 
     configure_tensorflow(0, ComputeParams(portable_kernels=True, threads=0))
     save_model(build_compact_model(Augmentation(0.0, 0.0, 0.0), 0), root / "model.keras")
+    for curve in CURVES.values():  # train's logged curves, two epochs, which evaluate draws
+        path = root / "training/plots/metrics" / f"{curve}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"step\t{Path(curve).name}\n0\t0.5\n1\t0.25\n")
     return root
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from stages.compute import (
+from mnist_dvc.compute import (
     ISA_NAMES,
     ISA_VARIABLE,
     ComputeParams,
@@ -21,7 +21,7 @@ from stages.compute import (
     fact_differences,
     kernel_isa,
 )
-from stages.errors import ParamsError
+from mnist_dvc.errors import ParamsError
 from tests.conftest import PROJECT_ROOT, synthetic_digits
 from tools.workspace import Machine, run
 
@@ -83,7 +83,7 @@ def test_fact_differences_put_the_decisive_facts_first() -> None:
 
 ONEDNN_PROBE = """
 import sys
-from stages.compute import ComputeParams, configure_compute
+from mnist_dvc.compute import ComputeParams, configure_compute
 configure_compute(ComputeParams(portable_kernels=sys.argv[1] == "portable", threads=1))
 import tensorflow as tf
 tf.nn.conv2d(tf.ones((1, 8, 8, 1)), tf.ones((3, 3, 1, 8)), 1, "SAME")
@@ -112,8 +112,8 @@ def train_once(workspace: Path, name: str, machine: Machine, portable: bool = Tr
     (workspace / f"{name}.yaml").write_text(yaml.safe_dump(params))
     run([sys.executable, "-m", "stages.train", "--params", str(workspace / f"{name}.yaml"),
          "--prepared-dir", str(workspace / "prepared"), "--model-out", str(workspace / name / "model.keras"),
-         "--log-dir", str(workspace / name / "training"), "--summary-out", str(workspace / name / "train.json"),
-         "--curves-out", str(workspace / name / "curves.png")], PROJECT_ROOT, machine)
+         "--log-dir", str(workspace / name / "training"), "--summary-out", str(workspace / name / "train.json")],
+        PROJECT_ROOT, machine)
     return (workspace / name / "model.keras").read_bytes() + (workspace / name / "train.json").read_bytes()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib
 import shlex
@@ -11,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from stages.compute import ComputeParams
+from mnist_dvc.compute import ComputeParams
 from tests.conftest import PROJECT_ROOT
+from tools.code_deps import code_files, project_modules
 
 PIPELINE = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
 STAGES: dict[str, dict[str, Any]] = PIPELINE["stages"]
@@ -23,28 +23,6 @@ def entry_module(stage: dict[str, Any]) -> str:
     words = shlex.split(stage["cmd"])
     assert words[:2] == ["python", "-m"], f"stage cmd must be `python -m stages.<name>`: {stage['cmd']}"
     return words[2]
-
-
-def project_imports(module: str) -> set[str]:
-    """Project modules imported by `module`, transitively (itself included)."""
-    seen: set[str] = set()
-    pending = [module]
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        tree = ast.parse((PROJECT_ROOT / (current.replace(".", "/") + ".py")).read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-            else:
-                continue
-            pending += [name for name in names if name.startswith("stages.") and
-                        (PROJECT_ROOT / (name.replace(".", "/") + ".py")).exists()]
-    return seen
 
 
 def declared(stage: dict[str, Any], kind: str) -> list[str]:
@@ -59,9 +37,8 @@ def test_the_five_stages_in_order() -> None:
 @pytest.mark.parametrize("name", EXPECTED_ORDER)
 def test_code_dependencies_are_exactly_the_imported_modules(name: str) -> None:
     stage = STAGES[name]
-    imported = {module.replace(".", "/") + ".py" for module in project_imports(entry_module(stage))}
-    code_deps = {dep for dep in declared(stage, "deps") if dep.startswith("stages/")}
-    assert code_deps == imported | {"stages/__init__.py"}
+    code_deps = {dep for dep in declared(stage, "deps") if dep.endswith(".py")}
+    assert code_deps == set(code_files(entry_module(stage)))
 
 
 @pytest.mark.parametrize("name", EXPECTED_ORDER)
@@ -72,7 +49,7 @@ def test_params_are_exactly_the_stages_own_section(name: str) -> None:
     assert [schema.SECTION for schema in schemas] == [name]
     keys = {f"{name}.{field.name}" for field in dataclasses.fields(schemas[0])}
     # Every stage that runs TensorFlow also reads the shared `compute` section (kernels and threads).
-    if "stages.compute" in project_imports(module.__name__):
+    if "mnist_dvc.compute" in project_modules(module.__name__):
         keys |= {f"{ComputeParams.SECTION}.{field.name}" for field in dataclasses.fields(ComputeParams)}
     assert set(STAGES[name]["params"]) == keys
 
@@ -82,7 +59,7 @@ def test_cmd_paths_match_deps_and_outputs(name: str) -> None:
     stage = STAGES[name]
     words = shlex.split(stage["cmd"])
     paths = [word for flag, word in zip(words, words[1:], strict=False) if flag.startswith("--") and flag != "--params"]
-    files = [p for p in declared(stage, "deps") if not p.startswith("stages/")]
+    files = [p for p in declared(stage, "deps") if not p.endswith(".py")]
     files += declared(stage, "outs") + declared(stage, "metrics") + declared(stage, "plots")
     for path in paths:
         assert any(f == path or f.startswith(path + "/") for f in files), f"{name}: {path} is not declared"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mnist_dvc.reports.digit_grids import draw_digit_grid
 from stages.evaluate import (
     confusion_csv,
     confusion_matrix,
@@ -17,7 +18,6 @@ from stages.evaluate import (
     per_class_scores,
     summarise,
 )
-from stages.digit_grids import draw_digit_grid
 
 LABELS = np.array([0, 0, 1, 1, 2, 2], dtype=np.uint8)
 PREDICTIONS = np.array([0, 1, 1, 1, 2, 0])

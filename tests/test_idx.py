@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.errors import PipelineError
-from stages.idx import decode_idx, encode_idx, read_idx, write_idx
+from mnist_dvc.errors import PipelineError
+from mnist_dvc.formats.idx import decode_idx, encode_idx, read_idx, write_idx
 
 
 def test_images_round_trip(tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]) -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.compute import ComputeParams
-from stages.errors import PipelineError
-from stages.model_files import load_model, renumber_shared_objects, save_model
-from stages.models import Augmentation, build_compact_model, build_seed_model, configure_tensorflow
+from mnist_dvc.compute import ComputeParams
+from mnist_dvc.errors import PipelineError
+from mnist_dvc.model.architectures import Augmentation, build_compact_model, build_tutorial_model, configure_tensorflow
+from mnist_dvc.model.files import load_model, renumber_shared_objects, save_model
 
 
 def test_saving_twice_gives_identical_bytes(tmp_path: Path) -> None:
@@ -26,7 +26,7 @@ def test_saving_twice_gives_identical_bytes(tmp_path: Path) -> None:
 
 
 def test_the_loaded_model_predicts_the_same(tmp_path: Path) -> None:
-    model = build_seed_model(Augmentation(5.0, 0.0, 0.0), random_seed=0)
+    model = build_tutorial_model(Augmentation(5.0, 0.0, 0.0), random_seed=0)
     save_model(model, tmp_path / "model.keras")
     loaded = load_model(tmp_path / "model.keras")
     pixels = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28, 1)).astype("float32")

@@ -6,14 +6,20 @@ import keras
 import numpy as np
 import pytest
 
-from stages.models import Augmentation, FusedBatchNormalization, RandomAffine, build_compact_model, build_seed_model
+from mnist_dvc.model.architectures import (
+    Augmentation,
+    FusedBatchNormalization,
+    RandomAffine,
+    build_compact_model,
+    build_tutorial_model,
+)
 
 NO_AUGMENTATION = Augmentation(0.0, 0.0, 0.0)
 COMPACT_PARAMETERS = 94_506  # 94,058 trainable + 448 batch-normalisation statistics
 
 
 def test_seed_model_is_the_tutorials_cnn() -> None:
-    model = build_seed_model(NO_AUGMENTATION, random_seed=0)
+    model = build_tutorial_model(NO_AUGMENTATION, random_seed=0)
     assert model.count_params() == 454_922
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds == ["InputLayer", "Rescaling", "Conv2D", "MaxPooling2D", "Dropout", "Conv2D", "MaxPooling2D",
@@ -23,7 +29,7 @@ def test_seed_model_is_the_tutorials_cnn() -> None:
     assert all(layer.rate == 0.4 for layer in model.layers if isinstance(layer, keras.layers.Dropout))
 
 
-@pytest.mark.parametrize("builder", [build_seed_model, build_compact_model])
+@pytest.mark.parametrize("builder", [build_tutorial_model, build_compact_model])
 def test_models_map_raw_pixels_to_probabilities(builder) -> None:  # noqa: ANN001
     model = builder(Augmentation(10.0, 0.1, 2.0), random_seed=0)
     pixels = np.random.default_rng(0).integers(0, 256, size=(3, 28, 28, 1), dtype=np.uint8)
@@ -33,7 +39,7 @@ def test_models_map_raw_pixels_to_probabilities(builder) -> None:  # noqa: ANN00
 
 
 def test_scaling_is_inside_the_model() -> None:
-    model = build_seed_model(NO_AUGMENTATION, random_seed=0)
+    model = build_tutorial_model(NO_AUGMENTATION, random_seed=0)
     rescaling = model.get_layer("scale_to_unit")
     assert rescaling.scale == pytest.approx(1 / 255)
 

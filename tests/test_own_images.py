@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mnist_dvc import predict_images
+from mnist_dvc.compute import ComputeParams
+from mnist_dvc.model.architectures import Augmentation, build_compact_model, configure_tensorflow
+from mnist_dvc.model.files import save_model
+from mnist_dvc.own_image_predictions import OWN_IMAGES_COLUMNS, predict_image_files
+from mnist_dvc.own_images import ImageError, image_paths, load_image, normalise_digit, read_grayscale
+from mnist_dvc.sources.bundled import load_bundled, locate_bundled_file
 from stages import predict
-from stages.compute import ComputeParams
-from stages.fetch import load_bundled, locate_bundled_file
-from stages.model_files import save_model
-from stages.models import Augmentation, build_compact_model, configure_tensorflow
-from stages.own_images import ImageError, image_paths, load_image, normalise_digit, read_grayscale
 from stages.train import TrainParams, compile_model, fit
 from tools.digit_rendering import STYLES, Style, render, save_rendered
 
@@ -120,7 +122,7 @@ def test_light_ink_on_a_transparent_background_is_read() -> None:
     rgba = np.zeros((*digit.shape, 4), dtype=np.uint8)
     rgba[..., :3] = 255  # white ink
     rgba[..., 3] = ink.astype(np.uint8)
-    from stages.own_images import flatten_alpha
+    from mnist_dvc.own_images import flatten_alpha
 
     pixels = normalise_digit(flatten_alpha(Image.fromarray(rgba, mode="RGBA")), "white-on-transparent")
     np.testing.assert_array_equal(pixels, normalise_digit(stroke_digit(), "reference"))
@@ -151,12 +153,12 @@ def test_the_images_command_predicts_the_rest_and_reports_each_failure(untrained
     Image.new("RGB", (50, 50), (255, 255, 255)).save(folder / "empty.bmp")
     (folder / "broken.gif").write_bytes(b"GIF89a broken")
     out = tmp_path / "out"
-    status = predict.main(["--images", str(folder), "--model", str(untrained_model), "--out-dir", str(out)])
+    status = predict_images.main([str(folder), "--model", str(untrained_model), "--out-dir", str(out)])
     captured = capsys.readouterr()
     assert status == 1
     rows = list(csv.DictReader((out / "predictions.csv").open()))
     assert [Path(row["file"]).name for row in rows] == ["broken.gif", "empty.bmp", "seven.jpg", "seven.png"]
-    assert list(rows[0]) == list(predict.OWN_IMAGES_COLUMNS)
+    assert list(rows[0]) == list(OWN_IMAGES_COLUMNS)
     for row in rows[2:]:
         assert row["error"] == "" and row["label"] in "0123456789"
         assert float(row["confidence"]) >= float(row["second_confidence"]) >= float(row["third_confidence"])
@@ -168,13 +170,13 @@ def test_the_images_command_predicts_the_rest_and_reports_each_failure(untrained
 
 def test_the_images_command_with_no_images_is_an_error(untrained_model: Path, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    assert predict.main(["--images", str(tmp_path), "--model", str(untrained_model), "--out-dir",
+    assert predict_images.main([str(tmp_path), "--model", str(untrained_model), "--out-dir",
                          str(tmp_path / "out")]) == 1
     assert "expected image files (.png, .jpg" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
-def test_the_stage_arguments_are_all_required_without_images() -> None:
+def test_the_predict_stage_requires_all_its_arguments() -> None:
     with pytest.raises(SystemExit) as exited:
         predict.main(["--prepared-dir", "data/prepared"])
     assert exited.value.code == 2
@@ -211,7 +213,7 @@ def test_redrawn_test_digits_are_recognised_as_well_as_the_originals(
     per_style = {}
     for style in STYLES:
         paths = [save_rendered(digit, style, seed, tmp_path / f"{style.name}-{seed}") for seed, digit in enumerate(digits)]
-        predictions = predict.predict_image_files(model, paths, batch_size=256)
+        predictions = predict_image_files(model, paths, batch_size=256)
         assert all(prediction.error is None for prediction in predictions), style.name
         per_style[style.name] = float(np.mean(np.array([p.top_labels[0] for p in predictions]) == labels))
     overall = float(np.mean(list(per_style.values())))

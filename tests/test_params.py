@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-from stages.compute import ComputeParams
-from stages.errors import ParamsError
+from mnist_dvc.compute import ComputeParams
+from mnist_dvc.errors import ParamsError
+from mnist_dvc.params import load_section, parse_section, read_params_file
 from stages.evaluate import EvaluateParams
 from stages.fetch import FetchParams
-from stages.params import load_section, parse_section, read_params_file
 from stages.predict import PredictParams
 from stages.preprocess import PreprocessParams
 from stages.train import TrainParams
@@ -92,7 +92,8 @@ def test_wrong_types_are_refused(schema: type, key: str, value: Any, message: st
         (PreprocessParams, "validation_size", 0, r"preprocess.validation_size must be a fraction strictly between"),
         (PreprocessParams, "validation_size", 1, r"preprocess.validation_size must be a fraction strictly between"),
         (PreprocessParams, "random_seed", -1, r"preprocess.random_seed must be a non-negative integer"),
-        (TrainParams, "model", "resnet", r"train.model must be one of: compact, seed. Received: 'resnet'"),
+        (TrainParams, "model", "resnet", r"train.model must be one of: compact, tutorial. Received: 'resnet'"),
+        (TrainParams, "model", "seed", r"train.model must be one of: compact, tutorial \(`seed` is now called `tutorial`\)"),
         (TrainParams, "epochs", 0, r"train.epochs must be a positive integer. Received: 0"),
         (TrainParams, "epochs", -3, r"train.epochs must be a positive integer. Received: -3"),
         (TrainParams, "batch_size", 0, r"train.batch_size must be a positive integer"),

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.model_files import load_model
+from mnist_dvc.model.files import load_model
 from tools.workspace import dvc, stages_run
 
 pytestmark = pytest.mark.slow

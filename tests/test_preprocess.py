@@ -7,19 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mnist_dvc.digits import LabelledImages, check_labelled_images
+from mnist_dvc.errors import PipelineError
+from mnist_dvc.formats.prepared_arrays import read_prepared, read_prepared_images, write_prepared
+from mnist_dvc.sources import MnistSplits
+from mnist_dvc.splits import stratified_split
 from stages import preprocess
-from stages.errors import PipelineError
-from stages.fetch import MnistSplits, write_raw
-from stages.preprocess import (
-    LabelledImages,
-    PreprocessParams,
-    check_labelled_images,
-    prepare_splits,
-    read_prepared,
-    read_prepared_images,
-    write_prepared,
-)
-from stages.splits import stratified_split
+from stages.fetch import write_raw
+from stages.preprocess import PreprocessParams, prepare_splits
 
 KEY = "preprocess.validation_size"
 

@@ -14,11 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages import fetch, idx
-from stages.download import ExpectedFile, Progress, download_verified
-from stages.errors import PipelineError
-from stages.fetch import FetchParams, load_idx_folder, load_kaggle, load_url
-from stages.params import load_section
+from mnist_dvc.errors import PipelineError
+from mnist_dvc.formats import idx
+from mnist_dvc.params import load_section
+from mnist_dvc.sources import url
+from mnist_dvc.sources.download import ExpectedFile, Progress, download_verified
+from mnist_dvc.sources.idx_folder import load_idx_folder
+from mnist_dvc.sources.url import load_url
+from stages import fetch
+from stages.fetch import FetchParams, load_kaggle_source
 from tests.conftest import PROJECT_ROOT, synthetic_digits
 from tests.sources import expected_files, gzipped_idx_files, kaggle_csv, loopback_mirrors
 
@@ -50,7 +54,7 @@ def default_params(**changes: object) -> FetchParams:
 def test_url_source_downloads_verifies_and_decodes(served: dict[str, bytes], splits: tuple[np.ndarray, ...]) -> None:
     with loopback_mirrors(served) as server:
         params = default_params(source="url", mirrors=(server.mirror("good"),), timeout_seconds=5.0)
-        loaded = load_url(params, files=expected_files(served), sleep=no_wait)
+        loaded = load_url(params.mirrors, params.timeout_seconds, params.retries, files=expected_files(served), sleep=no_wait)
     for got, want in zip((loaded.train_images, loaded.train_labels, loaded.test_images, loaded.test_labels), splits,
                          strict=True):
         np.testing.assert_array_equal(got, want)
@@ -121,7 +125,7 @@ def test_progress_is_a_line_per_quarter_when_not_on_a_terminal() -> None:
 def test_main_with_the_url_source_writes_the_raw_layout(served: dict[str, bytes], splits: tuple[np.ndarray, ...],
                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(fetch, "MNIST_URL_FILES", expected_files(served))
+    monkeypatch.setattr(url, "MNIST_URL_FILES", expected_files(served))
     with loopback_mirrors(served) as server:
         params = write_params(tmp_path, source="url", mirrors=[server.mirror("missing"), server.mirror("good")])
         assert fetch.main(["--params", str(params), "--out-dir", str(tmp_path / "raw")]) == 0
@@ -131,8 +135,8 @@ def test_main_with_the_url_source_writes_the_raw_layout(served: dict[str, bytes]
 
 
 def test_the_published_mnist_files_are_the_canonical_four() -> None:
-    assert [file.name for file in fetch.MNIST_URL_FILES] == [f"{name}.gz" for name in idx.RAW_FILE_NAMES[:4]]
-    assert sum(file.size for file in fetch.MNIST_URL_FILES) == 11_594_722
+    assert [file.name for file in url.MNIST_URL_FILES] == [f"{name}.gz" for name in idx.RAW_FILE_NAMES[:4]]
+    assert sum(file.size for file in url.MNIST_URL_FILES) == 11_594_722
 
 
 def write_params(folder: Path, **fetch_changes: object) -> Path:
@@ -160,7 +164,7 @@ def kaggle_folder(tmp_path: Path) -> Path:
 
 
 def test_kaggle_csvs_become_a_stratified_holdout_and_images_to_predict(kaggle_folder: Path) -> None:
-    loaded = load_kaggle(default_params(source="kaggle", local_path=str(kaggle_folder), kaggle_holdout_size=0.2))
+    loaded = load_kaggle_source(default_params(source="kaggle", local_path=str(kaggle_folder), kaggle_holdout_size=0.2))
     images, _labels = synthetic_digits(per_class=10, seed=3)
     unlabelled, _ = synthetic_digits(per_class=2, seed=4)
     assert np.bincount(loaded.test_labels).tolist() == [2] * 10
@@ -184,8 +188,8 @@ def test_the_competitions_zip_reads_like_the_folder(layout: str, kaggle_folder: 
     elsewhere.mkdir()
     archive = zip_of(kaggle_folder, elsewhere / "digit-recognizer.zip", "digit-recognizer/" * (layout == "zip with a subfolder"))
     path = elsewhere if layout == "folder with a zip" else archive
-    from_zip = load_kaggle(default_params(source="kaggle", local_path=str(path)))
-    from_folder = load_kaggle(default_params(source="kaggle", local_path=str(kaggle_folder)))
+    from_zip = load_kaggle_source(default_params(source="kaggle", local_path=str(path)))
+    from_folder = load_kaggle_source(default_params(source="kaggle", local_path=str(kaggle_folder)))
     for field in dataclasses.fields(from_folder):
         np.testing.assert_array_equal(getattr(from_zip, field.name), getattr(from_folder, field.name))
 
@@ -205,7 +209,7 @@ def test_without_files_the_kaggle_client_downloads_them(kaggle_folder: Path, tmp
                                          f'|| exit 9\ncp "{archive}" "$6/digit-recognizer.zip"\n')
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     target = tmp_path / "empty"
-    loaded = load_kaggle(default_params(source="kaggle", local_path=str(target)))
+    loaded = load_kaggle_source(default_params(source="kaggle", local_path=str(target)))
     assert (target / "digit-recognizer.zip").is_file() and len(loaded.predict_images) == 20
 
 
@@ -214,7 +218,7 @@ def test_a_failing_kaggle_client_is_reported_with_its_answer(tmp_path: Path, mon
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     with pytest.raises(PipelineError, match=r"kaggle competitions download -c digit-recognizer -p .*: expected it to "
                                             r"write .*digit-recognizer.zip. Received: exit status 1: 401 - Unauthorized"):
-        load_kaggle(default_params(source="kaggle", local_path=str(tmp_path / "none")))
+        load_kaggle_source(default_params(source="kaggle", local_path=str(tmp_path / "none")))
 
 
 def test_without_files_or_client_the_error_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -222,7 +226,7 @@ def test_without_files_or_client_the_error_says_what_to_do(tmp_path: Path, monke
     (tmp_path / "notes.txt").write_text("")
     with pytest.raises(PipelineError, match=r"expected Kaggle's train.csv and test.csv, or digit-recognizer.zip .* "
                                             r"Received: notes.txt. The kaggle command-line client is not installed"):
-        load_kaggle(default_params(source="kaggle", local_path=str(tmp_path)))
+        load_kaggle_source(default_params(source="kaggle", local_path=str(tmp_path)))
 
 
 # --- idx ------------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mnist_dvc.digits import check_labelled_images
 from stages import train
-from stages.preprocess import check_labelled_images
 from stages.train import TrainParams, learning_rate_schedule, one_hot, summarise_history
 from tests.conftest import synthetic_digits
 
@@ -49,7 +49,8 @@ def test_summary_keeps_the_best_epoch_with_early_stopping() -> None:
 
 
 def write_prepared_digits(folder: Path) -> None:
-    from stages.preprocess import PreprocessParams, prepare_splits, write_prepared
+    from mnist_dvc.formats.prepared_arrays import write_prepared
+    from stages.preprocess import PreprocessParams, prepare_splits
 
     images, labels = synthetic_digits(per_class=12, seed=1)
     checked = check_labelled_images(images, labels, "synthetic")
@@ -62,19 +63,18 @@ def run_train(tmp_path: Path, name: str, params: TrainParams) -> tuple[bytes, di
     outputs = tmp_path / name
     argv = ["--params", str(params_file), "--prepared-dir", str(tmp_path / "prepared"),
             "--model-out", str(outputs / "model.keras"), "--log-dir", str(outputs / "training"),
-            "--summary-out", str(outputs / "train.json"), "--curves-out", str(outputs / "curves.png")]
+            "--summary-out", str(outputs / "train.json")]
     assert train.main(argv) == 0
-    assert (outputs / "curves.png").read_bytes()[:4] == b"\x89PNG"
     return (outputs / "model.keras").read_bytes(), json.loads((outputs / "train.json").read_text())
 
 
 def test_training_learns_and_logs_one_curve_point_per_epoch(tmp_path: Path) -> None:
     write_prepared_digits(tmp_path / "prepared")
-    params = dataclasses.replace(TINY, model="seed", epochs=4, batch_size=8, learning_rate=0.002)
-    _, summary = run_train(tmp_path, "seed", params)
+    params = dataclasses.replace(TINY, model="tutorial", epochs=4, batch_size=8, learning_rate=0.002)
+    _, summary = run_train(tmp_path, "tutorial", params)
     assert summary["epochs_run"] == 4 and summary["kept_epoch"] == 4
     assert summary["val_accuracy"] > 0.5  # ten classes: chance is 0.1
-    curve = (tmp_path / "seed" / "training" / "plots" / "metrics" / "val" / "accuracy.tsv").read_text().splitlines()
+    curve = (tmp_path / "tutorial" / "training" / "plots" / "metrics" / "val" / "accuracy.tsv").read_text().splitlines()
     assert curve[0] == "step\taccuracy" and len(curve) == 1 + 4
 
 
@@ -90,8 +90,7 @@ def test_bad_params_exit_non_zero_with_the_key(tmp_path: Path, capsys: pytest.Ca
     params_file = tmp_path / "params.yaml"
     params_file.write_text(json.dumps({"compute": COMPUTE, "train": {**dataclasses.asdict(TINY), "epochs": 0}}))
     argv = ["--params", str(params_file), "--prepared-dir", str(tmp_path), "--model-out", str(tmp_path / "m.keras"),
-            "--log-dir", str(tmp_path / "log"), "--summary-out", str(tmp_path / "s.json"),
-            "--curves-out", str(tmp_path / "c.png")]
+            "--log-dir", str(tmp_path / "log"), "--summary-out", str(tmp_path / "s.json")]
     assert train.main(argv) == 1
     assert "train.epochs must be a positive integer. Received: 0" in capsys.readouterr().err
     assert not (tmp_path / "m.keras").exists() and not (tmp_path / "log").exists()

@@ -56,8 +56,8 @@ def test_changed_code_params_and_metrics_are_named() -> None:
 
 
 def test_a_deleted_code_file_is_staleness() -> None:
-    status = {"fetch": [{"changed deps": {"stages/idx.py": "deleted"}}]}
-    assert stale_entries(status, OUTPUTS, COMMITTED) == ["stage 'fetch': dependency stages/idx.py deleted since dvc.lock"]
+    status = {"fetch": [{"changed deps": {"mnist_dvc/formats/idx.py": "deleted"}}]}
+    assert stale_entries(status, OUTPUTS, COMMITTED) == ["stage 'fetch': dependency mnist_dvc/formats/idx.py deleted since dvc.lock"]
 
 
 def test_a_deleted_committed_metrics_file_is_named() -> None:

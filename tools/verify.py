@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from stages.compute import ComputeParams, describe_compute, fact_differences, platform_facts
-from stages.params import load_section
+from mnist_dvc.compute import ComputeParams, describe_compute, fact_differences, platform_facts
+from mnist_dvc.params import load_section
 from tools.workspace import ALL_STAGES, PROJECT_ROOT, THIS_MACHINE, Machine, dvc, make_workspace, stages_run
 
 # What `dvc status` says of a file that is merely not there: no cache on a fresh clone.

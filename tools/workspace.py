@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PIPELINE_FILES = ("stages", ".dvc/config", ".dvcignore", ".gitignore", "dvc.yaml", "params.yaml",
+PIPELINE_FILES = ("stages", "mnist_dvc", ".dvc/config", ".dvcignore", ".gitignore", "dvc.yaml", "params.yaml",
                   "data/external/README.md", "data/external/.gitignore", "data/own_digits")
 ALL_STAGES = ("fetch", "preprocess", "train", "evaluate", "predict")
 # A few hundred images and one epoch: every stage runs for real, in about a minute in all.

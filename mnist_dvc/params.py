@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from stages.errors import ParamsError
+from mnist_dvc.errors import ParamsError
 
 SectionT = TypeVar("SectionT")
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from stages.charts import save_figure
+from mnist_dvc.digits import IMAGE_SIDE
+from mnist_dvc.reports.charts import save_figure
 
 
 def draw_digit_grid(images: np.ndarray, titles: list[str], heading: str, path: Path, columns: int = 8) -> None:
@@ -24,7 +25,7 @@ def draw_digit_grid(images: np.ndarray, titles: list[str], heading: str, path: P
     for position, axis in enumerate(axes.flat):
         axis.axis("off")
         if position < count:
-            axis.imshow(images[position].reshape(28, 28), cmap="gray_r", vmin=0, vmax=255)
+            axis.imshow(images[position].reshape(IMAGE_SIDE, IMAGE_SIDE), cmap="gray_r", vmin=0, vmax=255)
             axis.set_title(titles[position], fontsize=9)
     if count == 0:
         axes.flat[0].text(0.5, 0.5, "none", ha="center", va="center", fontsize=14)

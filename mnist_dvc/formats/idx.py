@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.atomic_files import atomic_file
-from stages.errors import PipelineError
+from mnist_dvc.atomic_files import atomic_file
+from mnist_dvc.errors import PipelineError
 
 _UNSIGNED_BYTE = 0x08
 _GZIP_MAGIC = b"\x1f\x8b"

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from stages.errors import PipelineError
+from mnist_dvc.digits import IMAGE_SIDE
+from mnist_dvc.errors import PipelineError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-FRAME_SIDE = 28
+FRAME_SIDE = IMAGE_SIDE
 BOX_SIDE = 20  # the longer side of the ink's bounding box in MNIST
 WORKING_SIDE = 160  # the box is first brought to this size, where stroke width is measured and adjusted
 MNIST_STROKE = 3.0  # typical MNIST stroke width, in pixels of the 20-pixel box (measured: 2.5-3 fit best)

@@ -15,8 +15,8 @@ import io
 import numpy as np
 import pandas as pd
 
-from stages.digit_arrays import IMAGE_SIDE
-from stages.errors import PipelineError
+from mnist_dvc.digits import IMAGE_SIDE
+from mnist_dvc.errors import PipelineError
 
 PIXEL_COLUMNS = tuple(f"pixel{index}" for index in range(IMAGE_SIDE * IMAGE_SIDE))
 LABEL_COLUMN = "label"

@@ -13,10 +13,12 @@ import math
 import keras
 from keras import layers, ops
 
-from stages.compute import ComputeParams, configure_compute
-from stages.digit_arrays import IMAGE_SIDE, NUM_CLASSES
+from mnist_dvc.compute import ComputeParams, configure_compute
+from mnist_dvc.digits import IMAGE_SIDE, NUM_CLASSES
 
-MODEL_NAMES = ("compact", "seed")
+MODEL_NAMES = ("compact", "tutorial")
+# Keras finds our custom layers in a saved model by this package and their class name.
+REGISTRATION_PACKAGE = "mnist"
 IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
 
 
@@ -34,7 +36,7 @@ class Augmentation:
 
 
 def configure_tensorflow(random_seed: int, compute: ComputeParams) -> None:
-    """Pin kernels and threads (see `stages.compute`), make ops deterministic and seed every generator.
+    """Pin kernels and threads (see `mnist_dvc.compute`), make ops deterministic and seed every generator.
 
     Must run before the first op executes.
     """
@@ -44,7 +46,7 @@ def configure_tensorflow(random_seed: int, compute: ComputeParams) -> None:
     keras.utils.set_random_seed(random_seed)
 
 
-@keras.saving.register_keras_serializable(package="mnist")
+@keras.saving.register_keras_serializable(package=REGISTRATION_PACKAGE)
 class RandomAffine(layers.Layer):
     """Rotate, zoom and shift each image by a random amount in one bilinear resampling (training only).
 
@@ -114,7 +116,7 @@ class RandomAffine(layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="mnist")
+@keras.saving.register_keras_serializable(package=REGISTRATION_PACKAGE)
 class FusedBatchNormalization(layers.Layer):
     """Batch normalisation through TensorFlow's fused kernel (one op instead of about ten).
 
@@ -181,7 +183,7 @@ def _input_layers(augmentation: Augmentation, random_seed: int) -> tuple[keras.K
     return pixels, scaled
 
 
-def build_seed_model(augmentation: Augmentation, random_seed: int) -> keras.Model:
+def build_tutorial_model(augmentation: Augmentation, random_seed: int) -> keras.Model:
     """The tutorial's CNN, layer for layer (454,922 parameters), with the /255 scaling built in."""
     pixels, x = _input_layers(augmentation, random_seed)
     x = layers.Conv2D(32, 5, padding="same", activation="relu")(x)
@@ -194,7 +196,7 @@ def build_seed_model(augmentation: Augmentation, random_seed: int) -> keras.Mode
     x = layers.Dense(128, activation="relu")(x)
     x = layers.Dropout(0.4)(x)
     probabilities = layers.Dense(NUM_CLASSES, activation="softmax")(x)
-    return keras.Model(pixels, probabilities, name="seed")
+    return keras.Model(pixels, probabilities, name="tutorial")
 
 
 def _conv_bn_relu(

@@ -14,7 +14,7 @@ matplotlib.use("Agg")  # no display on servers and in CI; Agg also renders the s
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from stages.atomic_files import atomic_file  # noqa: E402
+from mnist_dvc.atomic_files import atomic_file  # noqa: E402
 
 CONFIDENCE_BINS = np.linspace(0.0, 1.0, 21)
 

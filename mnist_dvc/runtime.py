@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from stages.errors import PipelineError
+from mnist_dvc.errors import PipelineError
 
 MainFunction = Callable[[list[str] | None], int]
 

@@ -2,8 +2,11 @@
 
 Keras writes the save time (`date_saved`) into `metadata.json`, the current time into each zip entry,
 and Python object addresses (`shared_object_id`) into `config.json`, so two saves of the same weights
-differ. We rewrite the archive without the save time, with the shared-object ids numbered in order of
-appearance, sorted entries and a fixed entry timestamp; `keras.models.load_model` reads it as usual.
+differ; it also records the Python module that defines each custom layer, so moving the code would
+change the file. We rewrite the archive without the save time, with the shared-object ids numbered in
+order of appearance, our custom layers' module given as their registration package (`mnist`: Keras
+finds registered layers by their registered name, `mnist>RandomAffine`, never by module), sorted
+entries and a fixed entry timestamp; `keras.models.load_model` reads it as usual.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from typing import Any
 
 import keras
 
-import stages.models  # noqa: F401  (registers the custom layers that loading needs)
-from stages.atomic_files import atomic_file
-from stages.digit_arrays import NUM_CLASSES
-from stages.errors import PipelineError
-from stages.models import IMAGE_SHAPE
+import mnist_dvc.model.architectures  # noqa: F401  (registers the custom layers that loading needs)
+from mnist_dvc.atomic_files import atomic_file
+from mnist_dvc.digits import NUM_CLASSES
+from mnist_dvc.errors import PipelineError
+from mnist_dvc.model.architectures import IMAGE_SHAPE, REGISTRATION_PACKAGE
 
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_PACKAGE = REGISTRATION_PACKAGE
 _VOLATILE_METADATA_KEYS = ("date_saved",)
 
 
@@ -36,7 +40,8 @@ def normalise_keras_archive(archive: bytes) -> bytes:
                 metadata = {key: value for key, value in json.loads(content).items() if key not in _VOLATILE_METADATA_KEYS}
                 content = json.dumps(metadata, sort_keys=True).encode()
             elif name == "config.json":
-                content = json.dumps(renumber_shared_objects(json.loads(content)), sort_keys=True).encode()
+                config = place_custom_objects_in_package(renumber_shared_objects(json.loads(content)))
+                content = json.dumps(config, sort_keys=True).encode()
             entry = zipfile.ZipInfo(name, date_time=_FIXED_ZIP_TIME)
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = 0o644 << 16
@@ -64,6 +69,18 @@ def renumber_shared_objects(config: Any) -> Any:
     return visit(config)
 
 
+def place_custom_objects_in_package(config: Any) -> Any:
+    """Give every object registered under our package (`mnist>...`) the module `mnist`, not its code's path."""
+    if isinstance(config, dict):
+        placed = {key: place_custom_objects_in_package(value) for key, value in config.items()}
+        if str(placed.get("registered_name", "")).startswith(f"{_PACKAGE}>") and "module" in placed:
+            placed["module"] = _PACKAGE
+        return placed
+    if isinstance(config, list):
+        return [place_custom_objects_in_package(item) for item in config]
+    return config
+
+
 def save_model(model: keras.Model, path: Path) -> None:
     """Save `model` (without optimizer state) to `path` atomically, in reproducible bytes."""
     with atomic_file(path) as temporary:
@@ -81,7 +98,7 @@ def load_model(path: Path) -> keras.Model:
         raise PipelineError(f"{path}: expected a .keras model archive. Received: unreadable file ({error})") from None
     if tuple(model.input_shape[1:]) != IMAGE_SHAPE or tuple(model.output_shape[1:]) != (NUM_CLASSES,):
         raise PipelineError(
-            f"{path}: expected a model from (n, 28, 28, 1) to (n, 10). "
+            f"{path}: expected a model from (n, {', '.join(map(str, IMAGE_SHAPE))}) to (n, {NUM_CLASSES}). "
             f"Received: {model.input_shape} to {model.output_shape}"
         )
     return model

@@ -25,10 +25,10 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from stages.errors import ParamsError
-from stages.params import check
+from mnist_dvc.errors import ParamsError
+from mnist_dvc.params import check
 
-logger = logging.getLogger("stages.compute")
+logger = logging.getLogger("mnist_dvc.compute")
 
 ISA_VARIABLE = "ONEDNN_MAX_CPU_ISA"
 ONEDNN_SWITCH = "TF_ENABLE_ONEDNN_OPTS"

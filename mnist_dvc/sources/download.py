@@ -20,9 +20,9 @@ import urllib.request
 from collections.abc import Callable
 from typing import TextIO
 
-from stages.errors import PipelineError
+from mnist_dvc.errors import PipelineError
 
-logger = logging.getLogger("stages.download")
+logger = logging.getLogger("mnist_dvc.sources.download")
 
 _CHUNK_BYTES = 64 * 1024
 _RETRIED_HTTP_CODES = frozenset({408, 425, 429, 500, 502, 503, 504})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stages.errors import PipelineError
+from mnist_dvc.errors import PipelineError
 
 
 def stratified_split(labels: np.ndarray, fraction: float, random_seed: int, key: str) -> tuple[np.ndarray, np.ndarray]:

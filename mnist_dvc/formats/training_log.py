@@ -1,0 +1,48 @@
+"""The training curves that train logs with dvclive (`metrics/training/`), read back for the charts.
+
+dvclive writes one TSV per curve, `<log dir>/plots/metrics/{train,val}/{loss,accuracy}.tsv`, each with
+the header `step<TAB><name>` and one row per epoch, steps counting from 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mnist_dvc.errors import PipelineError
+
+# Keras's history keys, and the dvclive curve each is logged as.
+CURVES = {"loss": "train/loss", "accuracy": "train/accuracy", "val_loss": "val/loss", "val_accuracy": "val/accuracy"}
+
+
+def read_curve(path: Path) -> list[float]:
+    """One curve's values in step order, checking the TSV is what dvclive writes."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise PipelineError(f"{path}: expected a dvclive curve (run the train stage). Received: {error}") from None
+    name = path.stem
+    if not lines or lines[0] != f"step\t{name}":
+        received = repr(lines[0]) if lines else "an empty file"
+        raise PipelineError(f"{path}: expected the header 'step<TAB>{name}'. Received: {received}")
+    values = []
+    for number, line in enumerate(lines[1:], start=2):
+        fields = line.split("\t")
+        try:
+            step, value = int(fields[0]), float(fields[1])
+        except (ValueError, IndexError):
+            raise PipelineError(f"{path}, line {number}: expected '<step><TAB><number>'. Received: {line!r}") from None
+        if step != len(values):
+            raise PipelineError(f"{path}, line {number}: expected step {len(values)}. Received: {step}")
+        values.append(value)
+    if not values:
+        raise PipelineError(f"{path}: expected at least one epoch. Received: none")
+    return values
+
+
+def read_training_curves(log_dir: Path) -> dict[str, list[float]]:
+    """{'loss': [...], 'accuracy': [...], 'val_loss': [...], 'val_accuracy': [...]}, one value per epoch."""
+    curves = {key: read_curve(log_dir / "plots/metrics" / f"{curve}.tsv") for key, curve in CURVES.items()}
+    lengths = {key: len(values) for key, values in curves.items()}
+    if len(set(lengths.values())) != 1:
+        raise PipelineError(f"{log_dir}: expected every curve to have one value per epoch. Received: {lengths}")
+    return curves

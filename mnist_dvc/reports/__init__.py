@@ -1,0 +1,1 @@
+"""Pictures: charts of metrics and curves, and grids of digit images."""

@@ -1,0 +1,78 @@
+"""The architecture's import rule: stage entry points on top, the library below them in layers.
+
+- `stages/` holds the five stage entry points of `dvc.yaml` and nothing else; no stage imports another,
+  and nothing but the tests imports a stage.
+- Each library module sits in a layer and imports only from its own layer or the layers below.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT_ROOT
+from tools.code_deps import imported_names
+
+# The library's layers, top to bottom. A module imports from its own layer or lower ones only.
+LAYERS: dict[str, int] = {
+    "mnist_dvc.predict_images": 4,  # a command: an entry point of its own, outside the pipeline
+    "mnist_dvc.own_image_predictions": 3,
+    "mnist_dvc.sources": 2, "mnist_dvc.sources.bundled": 2, "mnist_dvc.sources.url": 2,
+    "mnist_dvc.sources.kaggle": 2, "mnist_dvc.sources.idx_folder": 2,
+    "mnist_dvc.model": 2, "mnist_dvc.model.architectures": 2, "mnist_dvc.model.files": 2,
+    "mnist_dvc.formats": 1, "mnist_dvc.formats.idx": 1, "mnist_dvc.formats.kaggle_csv": 1,
+    "mnist_dvc.formats.prepared_arrays": 1, "mnist_dvc.formats.training_log": 1,
+    "mnist_dvc.reports": 1, "mnist_dvc.reports.charts": 1, "mnist_dvc.reports.digit_grids": 1,
+    "mnist_dvc.sources.download": 1, "mnist_dvc.own_images": 1, "mnist_dvc.compute": 1,
+    "mnist_dvc": 0, "mnist_dvc.digits": 0, "mnist_dvc.splits": 0, "mnist_dvc.params": 0,
+    "mnist_dvc.errors": 0, "mnist_dvc.atomic_files": 0, "mnist_dvc.runtime": 0,
+}
+
+
+def module_name(path: Path) -> str:
+    relative = path.relative_to(PROJECT_ROOT).with_suffix("")
+    parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
+    return ".".join(parts)
+
+
+def project_imports(path: Path) -> set[str]:
+    """The project modules a file imports (a `from package import module` counts as the module)."""
+    names = imported_names(path.read_text())
+    return {name for name in names if name.split(".")[0] in ("stages", "mnist_dvc") and
+            (name in LAYERS or name.startswith("stages.") or name == "stages")}
+
+
+def python_files(folder: str) -> list[Path]:
+    return sorted((PROJECT_ROOT / folder).rglob("*.py"))
+
+
+def test_stages_holds_exactly_the_five_entry_points() -> None:
+    pipeline = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
+    entry_modules = {shlex.split(stage["cmd"])[2] for stage in pipeline["stages"].values()}
+    assert {module_name(path) for path in python_files("stages")} == entry_modules | {"stages"}
+
+
+@pytest.mark.parametrize("path", python_files("stages"), ids=lambda path: path.name)
+def test_no_stage_imports_another_stage(path: Path) -> None:
+    assert not {name for name in project_imports(path) if name.startswith("stages")}
+
+
+@pytest.mark.parametrize("folder", ["mnist_dvc", "tools", "bench"])
+def test_nothing_but_the_tests_imports_a_stage(folder: str) -> None:
+    importers = {module_name(path) for path in python_files(folder)
+                 if any(name.split(".")[0] == "stages" for name in imported_names(path.read_text()))}
+    assert not importers
+
+
+def test_every_library_module_has_a_layer() -> None:
+    assert {module_name(path) for path in python_files("mnist_dvc")} == set(LAYERS)
+
+
+@pytest.mark.parametrize("path", python_files("mnist_dvc"), ids=lambda path: module_name(path))
+def test_library_modules_import_only_from_their_layer_or_below(path: Path) -> None:
+    layer = LAYERS[module_name(path)]
+    upward = {name: LAYERS[name] for name in project_imports(path) if LAYERS.get(name, -1) > layer}
+    assert not upward, f"{module_name(path)} (layer {layer}) imports from higher layers: {upward}"
