@@ -128,6 +128,10 @@ def test_the_platform_that_made_the_lock_is_compared_with_this_run(tmp_path: Pat
     assert lines[0] == "dvc.lock was made with: AVX2 kernels (cap AVX2, CPU best AVX2), 2 threads on 2 CPUs: AMD EPYC"
     assert lines[1].startswith("this run: AVX512_CORE kernels (cap none, CPU best AVX512_CORE), 16 threads")
     assert lines[2:4] == ["differs: kernels: 'AVX2' then, 'AVX512_CORE' now", "differs: threads: 2 then, 16 now"]
+    assert explain_platform(tmp_path, facts)[2] == (
+        "the platform facts recorded are the same: the difference comes from something they do not cover")
+    assert explain_platform(tmp_path, facts, checkout_changed=True)[2].startswith(
+        "the checkout is not what dvc.lock was made from")
 
 
 def fresh_clone(root: Path) -> Path:

@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -179,8 +180,11 @@ def record_platform(repo: Path) -> bool:
     return True
 
 
-def explain_platform(repo: Path, this_run: dict[str, Any]) -> list[str]:
-    """Lines that say on what platform dvc.lock was made and what differs in this run."""
+def explain_platform(repo: Path, this_run: dict[str, Any], checkout_changed: bool = False) -> list[str]:
+    """Lines that say on what platform dvc.lock was made and what differs in this run.
+
+    With `checkout_changed` (code or params differ from what dvc.lock was made from), that is the
+    likely cause, whatever the platforms say."""
     lines = [f"this run: {describe_compute(this_run)}"]
     record_path = repo / PLATFORM_RECORD
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
@@ -191,6 +195,10 @@ def explain_platform(repo: Path, this_run: dict[str, Any]) -> list[str]:
     made_on = record["platform"]
     lines.insert(0, f"dvc.lock was made with: {describe_compute(made_on)}")
     differing = fact_differences(made_on, this_run)
+    if checkout_changed:
+        return [*lines, *(f"differs: {line}" for line in differing),
+                "the checkout is not what dvc.lock was made from (the `checkout:` lines): run `make repro` "
+                "and commit dvc.lock and metrics/"]
     lines += [f"differs: {line}" for line in differing] or [
         "the platform facts recorded are the same: the difference comes from something they do not cover"]
     return lines
@@ -221,20 +229,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     print("verify: running the whole pipeline from scratch (empty cache, no run-cache)...", flush=True)
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="verify-") as scratch:
         problems = verify(repo, Path(scratch))
+    elapsed = time.perf_counter() - started
     platform_now = current_platform(repo)
     if problems:
         for problem in problems:
             print(f"verify: {problem}", file=sys.stderr)
-        for line in explain_platform(repo, platform_now):
+        checkout_changed = any(problem.startswith("checkout:") for problem in problems)
+        for line in explain_platform(repo, platform_now, checkout_changed):
             print(f"verify: {line}", file=sys.stderr)
-        print(f"verify: FAILED: {len(problems)} difference(s) between dvc.lock and what the committed code makes.",
-              file=sys.stderr)
+        print(f"verify: FAILED: {len(problems)} difference(s) between dvc.lock and what the committed code makes "
+              f"({elapsed:.0f} s).", file=sys.stderr)
         return 1
     outputs = sum(len(paths) for paths in output_hashes(yaml.safe_load((repo / "dvc.lock").read_text())).values())
     print(f"verify: all {outputs} outputs of the {len(ALL_STAGES)} stages are byte-identical to dvc.lock "
-          f"(this run: {describe_compute(platform_now)})")
+          f"({elapsed:.0f} s; this run: {describe_compute(platform_now)})")
     return 0
 
 
