@@ -3,7 +3,7 @@
 Two sets: the example drawings in data/own_digits (their file names, `digit<N>_...`, give the truth),
 and the first N official test digits redrawn in each style of `tools/digit_rendering.py` (canvas sizes,
 stroke widths, colours, positions and file formats), read back through the same code as
-`python -m stages.predict --images`. Prints a table and writes it to bench/own_images.md.
+`python -m mnist_dvc.predict_images`. Prints a table and writes it to bench/own_images.md.
 
     .venv/bin/python -m bench.own_images [--per-style 1000] [--model models/model.keras]
 """

@@ -3,7 +3,7 @@
 Two recipes share this one stage: `model: tutorial` with a constant learning rate and early stopping
 rebuilds the tutorial's model and procedure for comparison; `model: compact` with augmentation and a
 warm-up + cosine schedule is the project's default. Training curves are logged per epoch with dvclive;
-the saved model file depends only on the weights and architecture (see `model_files.save_model`).
+the saved model file depends only on the weights and architecture (see `mnist_dvc.model.files`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Your own images: MNIST-style normalisation, per-file errors, the `--images` command, and accuracy on test
+"""Your own images: MNIST-style normalisation, per-file errors, the `predict_images` command, and accuracy on test
 digits redrawn as people's images (sizes, stroke widths, colours, positions, formats)."""
 
 from __future__ import annotations
