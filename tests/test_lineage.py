@@ -1,8 +1,8 @@
 """Lineage: what you change decides which stages `dvc repro` reruns; the rest are skipped.
 
-Each row changes one thing in a repository that is up to date, runs the real `dvc repro` and checks
-the stages that ran. Rows run in order, each starting where the previous one left off. The README's
-lineage table is this list. A stage whose outputs come out byte-identical does not make the stages
+Each row changes one thing in its own copy of a repository that is up to date (the small profile after
+one full `dvc repro`, cache included), runs the real `dvc repro` and checks the stages that ran, so each
+row stands alone and in any order. The README's lineage table is this list. A stage whose outputs come out byte-identical does not make the stages
 after it rerun: editing a comment in `stages/train.py` reruns `train` alone, because the model it
 writes is the same file.
 """
@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from mnist_dvc.formats.idx import RAW_FILE_NAMES, read_idx
+from mnist_dvc.splits import stratified_split
 from tests.sources import kaggle_csv
-from tools.workspace import ALL_STAGES, SMALL_PROFILE, dvc, make_workspace, set_params, stages_run
+from tools.workspace import ALL_STAGES, dvc, set_params, stages_run
 
 pytestmark = pytest.mark.slow
 
@@ -92,15 +93,13 @@ LINEAGE: list[tuple[str, Change, list[str]]] = [
     ("mnist_dvc/errors.py (shared by all)", edit_code("mnist_dvc/errors.py"), list(ALL_STAGES)),
     ("fetch.source: idx, holding the same images", switch_to_idx_copy, ["fetch"]),
     ("a new file in fetch.local_path (data/external)", add_note_to_external, ["fetch"]),
-    ("fetch.source: kaggle (new data)", switch_to_kaggle_csvs, list(ALL_STAGES)),
 ]
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = make_workspace(tmp_path_factory.mktemp("lineage"), SMALL_PROFILE)
-    assert stages_run(dvc(root, "repro")) == list(ALL_STAGES)
-    return root
+@pytest.fixture
+def repo(small_pipeline: Path, tmp_path: Path) -> Path:
+    """A copy of the up-to-date small-profile repository, DVC cache and run-cache included."""
+    return Path(shutil.copytree(small_pipeline, tmp_path / "repo", symlinks=True))
 
 
 @pytest.mark.parametrize(("change", "apply", "expected"), LINEAGE, ids=[row[0] for row in LINEAGE])
@@ -110,16 +109,20 @@ def test_a_change_reruns_exactly_its_stages(repo: Path, change: str, apply: Chan
     assert "Data and pipelines are up to date." in dvc(repo, "status")
 
 
-def test_after_switching_to_kaggle_the_submission_covers_test_csv(repo: Path) -> None:
-    """The last row ran the whole pipeline on Kaggle-format CSVs: the raw data of the rows before it
-    (fetch.max_train_images 500, fetch.max_test_images 150), so 500 labelled rows and 150 unlabelled."""
+def test_switching_to_kaggle_csvs_reruns_all_five_and_predicts_test_csv(repo: Path) -> None:
+    """fetch.source: kaggle, with Kaggle-format CSVs of the small profile's raw data: 600 labelled rows
+    in train.csv and 200 unlabelled in test.csv."""
+    labels = read_idx(repo / "data/raw" / RAW_FILE_NAMES[1], 1)
+    _, held_out = stratified_split(labels, 0.1, 0, key="fetch.kaggle_holdout_size")  # the params' defaults
+    switch_to_kaggle_csvs(repo)
+    assert stages_run(dvc(repo, "repro")) == list(ALL_STAGES)
     submission = (repo / "data/predictions/submission.csv").read_text().splitlines()
-    assert submission[0] == "ImageId,Label" and len(submission) == 151
+    assert submission[0] == "ImageId,Label" and len(submission) == 201
     rows = [line.split(",") for line in submission[1:]]
-    assert [int(image_id) for image_id, _ in rows] == list(range(1, 151))
+    assert [int(image_id) for image_id, _ in rows] == list(range(1, 201))
     assert all(label in "0123456789" and len(label) == 1 for _, label in rows)
     # The labelled test set is the stratified 10% hold-out of train.csv.
-    assert json.loads((repo / "metrics/evaluate.json").read_text())["test"]["images"] == 50
+    assert json.loads((repo / "metrics/evaluate.json").read_text())["test"]["images"] == len(held_out) == 59
 
 
 def test_raw_data_edited_by_hand_is_restored_from_the_cache(repo: Path) -> None:
