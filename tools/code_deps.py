@@ -13,7 +13,8 @@ import ast
 import sys
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from tools.workspace import PROJECT_ROOT
+
 PROJECT_PACKAGES = ("stages", "mnist_dvc")
 
 
