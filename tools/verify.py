@@ -3,7 +3,8 @@
 Run on any checkout (a fresh clone needs no DVC cache). It fails, naming each culprit, when
 
 1. the checkout does not match dvc.lock: code or params changed since it was written, or a file that
-   git holds for a stage (metrics, plots) was modified, deleted or added; or
+   git holds for a stage (metrics, plots) was modified, deleted or added, or the default remote is a
+   shared one (S3, ...) and lacks an output that dvc.lock records (a lock committed without `dvc push`); or
 2. the whole pipeline, run from scratch in a new repository with an empty cache and no run-cache
    (every stage computed, none restored), writes any output whose hash is not the one dvc.lock records.
 
@@ -27,6 +28,7 @@ import yaml
 
 from mnist_dvc.compute import ComputeParams, describe_compute, fact_differences, platform_facts
 from mnist_dvc.params import load_section
+from tools.remote import RemoteError, configured_remote, missing_from_remote
 from tools.workspace import ALL_STAGES, PROJECT_ROOT, THIS_MACHINE, Machine, dvc, make_workspace, stages_run
 
 # What `dvc status` says of a file that is merely not there: no cache on a fresh clone.
@@ -204,9 +206,28 @@ def explain_platform(repo: Path, this_run: dict[str, Any], checkout_changed: boo
     return lines
 
 
+def remote_problems(repo: Path) -> tuple[str, list[str]]:
+    """What was checked of the default remote, and each output of dvc.lock it lacks.
+
+    Only a shared remote (a URL with a scheme) is checked: this machine's own folder, the default, is
+    empty on a fresh clone by design. Unreachable or refusing: one problem saying so, never a pass.
+    """
+    try:
+        remote = configured_remote(repo)
+        if remote is None or not remote.shared:
+            where = f"{remote.describe()} is a folder of this machine" if remote else "no default remote"
+            return f"not checked ({where})", []
+        return f"{remote.describe()} checked", missing_from_remote(repo, remote)
+    except RemoteError as error:
+        return "could not be checked", [str(error).splitlines()[-1]]
+
+
 def verify(repo: Path, scratch: Path, machine: Machine = THIS_MACHINE) -> list[str]:
     """Every reason `repo`'s committed dvc.lock is not what its code makes; empty when it is."""
     problems = [f"checkout: {reason}" for reason in check_lock_is_current(repo)]
+    checked, missing = remote_problems(repo)
+    print(f"verify: remote: {checked}", flush=True)
+    problems += [f"remote: {line}" for line in missing]
     committed_lock = yaml.safe_load((repo / "dvc.lock").read_text())
     rebuilt_lock, not_run = run_from_scratch(repo, scratch / "rebuild", machine)
     problems += not_run

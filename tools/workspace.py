@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PIPELINE_FILES = ("stages", "mnist_dvc", ".dvc/config", ".dvcignore", ".gitignore", "dvc.yaml", "params.yaml",
+PIPELINE_FILES = ("stages", "mnist_dvc", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore", "dvc.yaml", "params.yaml",
                   "data/external/README.md", "data/external/.gitignore", "data/own_digits")
 ALL_STAGES = ("fetch", "preprocess", "train", "evaluate", "predict")
 # A few hundred images and one epoch: every stage runs for real, in about a minute in all.
@@ -88,7 +88,8 @@ def make_workspace(root: Path, params: dict[str, dict[str, object]] | None = Non
     """Copy the pipeline of `source_root` into `root` (a new git repository, no DVC cache), apply `params`, commit.
 
     The workspace's DVC cache (and with it the run-cache) is its own `.dvc/cache`, whatever cache a
-    global or system DVC config names, so that a run in it computes every stage instead of restoring one.
+    global or system DVC config names, so that a run in it computes every stage instead of restoring one;
+    its `local` remote is the folder `<root>-remote` beside it, not this machine's shared one.
     """
     for name in PIPELINE_FILES:
         source, target = source_root / name, root / name
@@ -97,8 +98,10 @@ def make_workspace(root: Path, params: dict[str, dict[str, object]] | None = Non
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, target)
-    # Relative to the .dvc folder; config.local is git-ignored, so it stays out of the commit below.
-    (root / ".dvc/config.local").write_text("[cache]\n    dir = cache\n")
+    # Relative to the .dvc folder; config.local is git-ignored, so it stays out of the commit below. The
+    # machine's own remote (~/.cache/mnist-dvc/remote in .dvc/config) becomes a folder beside the workspace.
+    (root / ".dvc/config.local").write_text(
+        f"[cache]\n    dir = cache\n['remote \"local\"']\n    url = {root.parent / (root.name + '-remote')}\n")
     if params:
         set_params(root, params)
     run(["git", "init", "-q"], root)
