@@ -19,6 +19,7 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from mnist_dvc.digits import IMAGE_SIDE
 from mnist_dvc.errors import PipelineError
+from mnist_dvc.input_files import what_is_at
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 FRAME_SIDE = IMAGE_SIDE
@@ -54,8 +55,9 @@ def image_paths(inputs: list[Path]) -> list[Path]:
 
 def read_grayscale(path: Path) -> np.ndarray:
     """The image at `path` as float32 grey levels 0-255 (first frame; EXIF rotation applied; alpha flattened)."""
-    if not path.is_file():
-        raise ImageError(f"{path}: expected an image file. Received: {'a folder' if path.is_dir() else 'no such file'}")
+    found = what_is_at(path)
+    if found != "a file":
+        raise ImageError(f"{path}: expected an image file. Received: {found}")
     try:
         with Image.open(path) as opened:
             if opened.width * opened.height > MAX_PIXELS:
@@ -63,6 +65,8 @@ def read_grayscale(path: Path) -> np.ndarray:
             opened.seek(0)
             image = ImageOps.exif_transpose(opened)
             image.load()
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{path}: expected at most {MAX_PIXELS} pixels. Received: {error}") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: expected an image (PNG, JPEG, BMP, GIF, TIFF or WebP). Received: "
                          "a file Pillow cannot identify") from None
@@ -83,7 +87,23 @@ def flatten_alpha(image: Image.Image) -> np.ndarray:
             paper = 0.0 if ink_is_light else 255.0
             return grey * alpha + paper * (1.0 - alpha)
         return grey
+    if image.mode.startswith("I") or image.mode == "F":
+        return _high_depth_grey(image)
     return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def _high_depth_grey(image: Image.Image) -> np.ndarray:
+    """Grey levels 0-255 of a 16- or 32-bit integer or a floating-point image. Pillow's own conversion to
+    8 bits clips instead of scaling (a 16-bit white, 65535, and a mid-grey, 32768, both become 255)."""
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode == "F":
+        # Float images hold 0-1 (most tools) or 0-255; anything else is clipped to those.
+        top = 1.0 if float(np.nanmax(values, initial=0.0)) <= 1.0 else 255.0
+    elif image.mode.startswith("I;16") or float(values.max(initial=0.0)) <= 65535.0:
+        top = 65535.0
+    else:
+        top = 2.0 ** 31 - 1.0  # mode I is signed 32-bit
+    return np.clip(np.nan_to_num(values) * (255.0 / top), 0.0, 255.0).astype(np.float32)
 
 
 def normalise_digit(grey: np.ndarray, source: str) -> np.ndarray:

@@ -17,20 +17,64 @@ from typing import Any, TypeVar
 import yaml
 
 from mnist_dvc.errors import ParamsError
+from mnist_dvc.input_files import read_input_bytes
 
 SectionT = TypeVar("SectionT")
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
+# Deeper than this, a params document is not a params document (PyYAML would recurse until it crashes).
+MAX_NESTING = 50
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: object, first_line: int, second_line: int) -> None:
+        super().__init__(key, first_line, second_line)
+        self.key, self.first_line, self.second_line = key, first_line, second_line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key that appears twice in one mapping (YAML says keys are unique;
+    PyYAML silently keeps the last) and mappings or lists nested deeper than MAX_NESTING."""
+
+    def compose_node(self, parent, index):  # noqa: ANN001, ANN201 - PyYAML's signature
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise yaml.YAMLError(f"nested more than {MAX_NESTING} levels deep "
+                                     f"(line {self.peek_event().start_mark.line + 1})")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):  # noqa: ANN001, ANN201 - PyYAML's signature
+        first_lines: dict[object, int] = {}
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in first_lines:
+                    raise _DuplicateKey(key, first_lines[key], line)
+                first_lines[key] = line
+            except TypeError:  # an unhashable key: PyYAML's own error says so below
+                pass
+        return super().construct_mapping(node, deep)
+
+
 def read_params_file(path: Path) -> dict[str, Any]:
     """Parse a params YAML file into a mapping of section name to section mapping."""
+    payload = read_input_bytes(path, "a params file", ParamsError)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: expected a params file. Received: no such file") from None
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ParamsError(f"{path}: expected a UTF-8 text file. Received: bytes that are not text "
+                          f"(0x{payload[error.start]:02x} at byte {error.start})") from None
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as duplicate:
+        raise ParamsError(f"{path}: expected each key once per section. Received: {duplicate.key!r} on lines "
+                          f"{duplicate.first_line} and {duplicate.second_line}") from None
     except yaml.YAMLError as error:
         raise ParamsError(f"{path}: expected valid YAML. Received: {error}") from None
     if not isinstance(document, dict):

@@ -32,6 +32,7 @@ from mnist_dvc.params import check, check_each, load_section
 from mnist_dvc.runtime import configure_logging, exits_cleanly_on_bad_input
 from mnist_dvc.sources import MnistSplits
 from mnist_dvc.sources.bundled import load_bundled, locate_bundled_file
+from mnist_dvc.sources.download import redact_credentials
 from mnist_dvc.sources.idx_folder import load_idx_folder
 from mnist_dvc.sources.kaggle import load_kaggle
 from mnist_dvc.sources.url import load_url
@@ -59,8 +60,8 @@ class FetchParams:
     def __post_init__(self) -> None:
         check(self.source in SOURCES, "fetch.source", f"one of: {', '.join(SOURCES)}", self.source)
         check(bool(self.local_path.strip()), "fetch.local_path", "a path to a folder or file", self.local_path)
-        check_each(self.mirrors, lambda url: url.startswith(("http://", "https://")), "fetch.mirrors",
-                   "a list of http:// or https:// URLs")
+        check_each(tuple(map(redact_credentials, self.mirrors)), lambda url: url.startswith(("http://", "https://")),
+                   "fetch.mirrors", "a list of http:// or https:// URLs")
         check(self.source != "url" or bool(self.mirrors), "fetch.mirrors",
               "at least one mirror URL when fetch.source is url", list(self.mirrors))
         check(0.0 < self.timeout_seconds <= 3600.0, "fetch.timeout_seconds", "a number of seconds in (0, 3600]",
@@ -116,7 +117,7 @@ def load_idx_source(params: FetchParams) -> MnistSplits:
 
 
 def load_url_source(params: FetchParams) -> MnistSplits:
-    logger.info("source=url: mirrors %s", ", ".join(params.mirrors))
+    logger.info("source=url: mirrors %s", ", ".join(map(redact_credentials, params.mirrors)))
     return load_url(params.mirrors, params.timeout_seconds, params.retries)
 
 

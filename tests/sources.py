@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import http.server
@@ -40,9 +41,13 @@ def expected_files(files: dict[str, bytes]) -> tuple[ExpectedFile, ...]:
     return tuple(ExpectedFile(name, len(payload), hashlib.sha256(payload).hexdigest()) for name, payload in files.items())
 
 
+PRIVATE_USER, PRIVATE_PASSWORD = "student", "p@ss:w/rd"
+
+
 class _MirrorHandler(http.server.BaseHTTPRequestHandler):
     """Serves `/<behaviour>/<file>`: good, missing (404), corrupt (one byte flipped), stall (no answer),
-    flaky (503 on the first request for each file, then good), short (announces the full size, sends half)."""
+    flaky (503 on the first request for each file, then good), short (announces the full size, sends half),
+    private (401 unless the request carries HTTP Basic credentials `PRIVATE_USER`:`PRIVATE_PASSWORD`)."""
 
     server: LoopbackMirrors
 
@@ -52,6 +57,10 @@ class _MirrorHandler(http.server.BaseHTTPRequestHandler):
         payload = self.server.files.get(name)
         if behaviour == "missing" or payload is None:
             self.send_error(404, "Not Found")
+            return
+        if behaviour == "private" and self.headers.get("Authorization") != "Basic " + base64.b64encode(
+                f"{PRIVATE_USER}:{PRIVATE_PASSWORD}".encode()).decode():
+            self.send_error(401, "Unauthorized")
             return
         if behaviour == "stall":
             time.sleep(self.server.stall_seconds)

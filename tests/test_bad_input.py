@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import importlib
+import os
 import shlex
 import struct
 import zipfile
@@ -149,6 +150,30 @@ def kaggle_zip(members: dict[str, bytes]) -> Breaker:
     return breaks
 
 
+def kaggle_zip_with(train_flags: int = 0, train_method: int | None = None, extra: dict[str, bytes] | None = None) -> Breaker:
+    """The valid CSVs zipped, with train.csv marked encrypted (`train_flags`), its compression method set to
+    `train_method` in both headers, or `extra` members added."""
+    def breaks(root: Path) -> None:
+        files = {name: (root / "kaggle" / name).read_bytes() for name in ("train.csv", "test.csv")}
+        for name in files:
+            (root / "kaggle" / name).unlink()
+        path = root / "kaggle" / "digit-recognizer.zip"
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("train.csv", files["train.csv"])
+            archive.writestr("test.csv", files["test.csv"])
+            for name, payload in (extra or {}).items():
+                archive.writestr(name, payload)
+        # zipfile writes neither, so both headers of the first member are patched: flags at offsets 6 and 8,
+        # the compression method at 8 and 10 (local header, central directory entry).
+        data = bytearray(path.read_bytes())
+        central = data.index(b"PK\x01\x02")
+        for local, in_central, value in ((6, 8, train_flags), (8, 10, train_method)):
+            if value:
+                data[local:local + 2] = data[central + in_central:central + in_central + 2] = struct.pack("<H", value)
+        path.write_bytes(bytes(data))
+    return breaks
+
+
 CASES = [
     # IDX files (the idx source reads them; fetch must refuse them before writing data/raw)
     Case("idx-wrong-magic", "fetch", both(idx_source, edit(TRAIN_IDX, lambda b: b"\x00\x00\x09\x03" + b[4:])),
@@ -183,6 +208,25 @@ CASES = [
          both(idx_source, delete(TRAIN_IDX),
               write(TRAIN_IDX + ".gz", gzip.compress(idx.encode_idx(np.zeros((60, 28, 28), np.uint8)))[:-20])),
          (TRAIN_IDX + ".gz", "expected a valid gzip stream. Received:")),
+    Case("idx-dimensions-overflow-64-bits", "fetch",
+         both(idx_source, write(TRAIN_IDX, header(3, 2**32 - 1, 2**32 - 1, 2**32 - 1) + bytes(100))),
+         (TRAIN_IDX, "expected 79228162458924105385300197391 bytes, as the header's shape "
+                     "(4294967295, 4294967295, 4294967295) says. Received: 116 bytes (truncated)")),
+    Case("idx-gzip-bomb", "fetch",
+         both(idx_source, delete(TRAIN_IDX), write(TRAIN_IDX + ".gz", gzip.compress(
+             idx.encode_idx(np.zeros((60, 28, 28), np.uint8)) + bytes(50_000_000), compresslevel=9))),
+         (TRAIN_IDX + ".gz", "expected 47056 bytes once decompressed, as the IDX header says. "
+                             "Received: more (stopped decompressing at 47057 bytes)")),
+    Case("idx-gzip-with-trailing-data", "fetch",
+         both(idx_source, delete(TRAIN_IDX), write(TRAIN_IDX + ".gz", gzip.compress(
+             idx.encode_idx(np.zeros((60, 28, 28), np.uint8))) + b"junk")),
+         (TRAIN_IDX + ".gz", "expected one gzip stream. Received: 4 more bytes after its end")),
+    Case("raw-file-is-a-directory", "preprocess",
+         both(delete(f"raw/{idx.TEST_IMAGES}"), lambda root: (root / f"raw/{idx.TEST_IMAGES}").mkdir()),
+         (f"raw/{idx.TEST_IMAGES}: expected an IDX file. Received: a directory",)),
+    Case("raw-file-is-a-named-pipe", "preprocess",
+         both(delete(f"raw/{idx.TEST_LABELS}"), lambda root: os.mkfifo(root / f"raw/{idx.TEST_LABELS}")),
+         (f"raw/{idx.TEST_LABELS}: expected an IDX file. Received: a named pipe",)),
     Case("idx-missing-file", "fetch", both(idx_source, delete(f"{EXTERNAL}/{idx.TEST_LABELS}")),
          (EXTERNAL, f"expected {idx.TEST_LABELS} or {idx.TEST_LABELS}.gz. Received: {idx.TEST_IMAGES}")),
     Case("idx-plain-and-gzipped-copies", "fetch",
@@ -250,6 +294,14 @@ CASES = [
     Case("kaggle-corrupt-zip", "fetch",
          both(kaggle_source, kaggle_zip({}), write("kaggle/digit-recognizer.zip", b"PK\x03\x04 not really a zip")),
          ("digit-recognizer.zip: expected a valid zip file. Received:",)),
+    Case("kaggle-zip-with-two-train-csvs", "fetch",
+         both(kaggle_source, kaggle_zip_with(extra={"old/train.csv": b"label,pixel0\n1,0\n"})),
+         ("digit-recognizer.zip: expected one train.csv. Received: 2 (old/train.csv, train.csv)",)),
+    Case("kaggle-zip-member-encrypted", "fetch", both(kaggle_source, kaggle_zip_with(train_flags=0x1)),
+         ("digit-recognizer.zip:train.csv: expected an unencrypted zip member. Received: an encrypted one",)),
+    Case("kaggle-zip-unknown-compression", "fetch", both(kaggle_source, kaggle_zip_with(train_method=93)),
+         ("digit-recognizer.zip:train.csv: expected a zip member stored or compressed with deflate, bzip2 or lzma. "
+          "Received: compression method 93",)),
     Case("kaggle-nothing-there", "fetch",
          both(kaggle_source, delete(TRAIN_CSV), delete(TEST_CSV), set_param("fetch", "local_path", "kaggle")),
          ("kaggle (fetch.local_path): expected Kaggle's train.csv and test.csv, or digit-recognizer.zip",
@@ -288,6 +340,19 @@ CASES = [
          ("params.yaml: expected valid YAML. Received:",)),
     Case("params-not-a-mapping", "predict", write("params.yaml", "- 1\n- 2\n"),
          ("params.yaml: expected a mapping of sections. Received: list",)),
+    Case("params-is-a-directory", "evaluate", both(delete("params.yaml"), lambda root: (root / "params.yaml").mkdir()),
+         ("params.yaml: expected a params file. Received: a directory",)),
+    Case("params-is-a-named-pipe", "fetch", both(delete("params.yaml"), lambda root: os.mkfifo(root / "params.yaml")),
+         ("params.yaml: expected a params file. Received: a named pipe",)),
+    Case("params-not-utf8", "train", edit("params.yaml", lambda b: b + "# r\xe9glages\n".encode("latin-1")),
+         ("params.yaml: expected a UTF-8 text file. Received: bytes that are not text (0xe9 at byte",)),
+    Case("params-duplicate-key", "train",
+         edit("params.yaml", lambda b: b.replace(b"train:\n", b"train:\n  epochs: 3\n", 1)),
+         ("params.yaml: expected each key once per section. Received: 'epochs' on lines",)),
+    Case("params-duplicate-section", "predict", edit("params.yaml", lambda b: b + b"predict:\n  batch_size: 8\n"),
+         ("params.yaml: expected each key once per section. Received: 'predict' on lines",)),
+    Case("params-nested-thousands-deep", "preprocess", write("params.yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n"),
+         ("params.yaml: expected valid YAML. Received: nested more than 50 levels deep",)),
     Case("params-file-missing", "train", delete("params.yaml"), ("params.yaml: expected a params file. Received: no such file",)),
     # Missing or corrupt inputs of the later stages
     Case("prepared-array-missing", "train", delete("prepared/val_labels.npy"),

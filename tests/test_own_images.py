@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 import keras
@@ -100,6 +101,9 @@ def test_a_blank_image_is_an_error_naming_the_file(tmp_path: Path) -> None:
                                     r"Pillow cannot identify"),
         ("cut.png", None, r"cut.png: expected a readable image. Received: a damaged file"),
         ("missing.jpg", b"", r"missing.jpg: expected an image file. Received: no such file"),
+        ("pipe.png", b"", r"pipe.png: expected an image file. Received: a named pipe"),
+        ("bomb.png", b"", r"bomb.png: expected at most 50000000 pixels. Received: Image size \(400000000 pixels\) "
+                          r"exceeds limit"),
     ],
 )
 def test_unreadable_files_are_errors_naming_the_file(tmp_path: Path, name: str, payload: bytes | None,
@@ -110,6 +114,10 @@ def test_unreadable_files_are_errors_naming_the_file(tmp_path: Path, name: str, 
         noise = np.random.default_rng(0).integers(0, 256, size=(120, 120), dtype=np.uint8)
         Image.fromarray(noise).save(buffer, format="PNG")
         path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    elif name == "pipe.png":
+        os.mkfifo(path)  # reading it would wait forever
+    elif name == "bomb.png":  # 20,000 x 20,000 pixels in a few kilobytes
+        Image.new("1", (20_000, 20_000)).save(path, optimize=True)
     elif name != "missing.jpg":
         path.write_bytes(payload)
     with pytest.raises(ImageError, match=message):
@@ -229,3 +237,45 @@ def test_rendering_is_deterministic() -> None:
     style: Style = STYLES[1]
     assert render(digit, style, 3).tobytes() == render(digit, style, 3).tobytes()
     assert load_image  # the loader the command uses is the one these tests exercise
+
+
+def _save(image: Image.Image, path: Path, **options: object) -> Path:
+    image.save(path, **options)
+    return path
+
+
+def _image_modes(tmp_path: Path) -> dict[str, Path]:
+    """The '7' of `stroke_digit` saved in each mode and bit depth people's files come in."""
+    grey8 = np.round(stroke_digit()).astype(np.uint8)
+    eight_bit = Image.fromarray(grey8, mode="L")
+    sixteen = grey8.astype(np.uint16) * 257
+    rotated = eight_bit.rotate(90, expand=True)  # stored on its side, with EXIF saying "rotate back"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
+    palette = eight_bit.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    transparent = palette.copy()
+    transparent.info["transparency"] = int(np.asarray(palette)[0, 0])  # the paper's colour is transparent
+    frames = [eight_bit, Image.fromarray(255 - grey8, mode="L")]
+    return {
+        "8-bit PNG": _save(eight_bit, tmp_path / "l8.png"),
+        "1-bit PNG": _save(eight_bit.point(lambda value: 255 if value > 128 else 0).convert("1"), tmp_path / "one.png"),
+        "16-bit PNG": _save(Image.fromarray(sixteen), tmp_path / "i16.png"),
+        "32-bit integer TIFF": _save(Image.fromarray(sixteen.astype(np.int32) * 32768), tmp_path / "i32.tif"),
+        "float TIFF (0-1)": _save(Image.fromarray(grey8.astype(np.float32) / 255.0), tmp_path / "f.tif"),
+        "palette with transparency": _save(transparent, tmp_path / "p.png"),
+        "CMYK TIFF": _save(eight_bit.convert("CMYK"), tmp_path / "cmyk.tif"),
+        "EXIF-rotated JPEG": _save(rotated, tmp_path / "exif.jpg", exif=exif, quality=95),
+        "animated GIF (first frame)": _save(frames[0], tmp_path / "anim.gif", save_all=True, append_images=frames[1:]),
+    }
+
+
+def test_every_mode_and_bit_depth_reads_as_the_8_bit_digit(tmp_path: Path) -> None:
+    files = _image_modes(tmp_path)
+    reference = normalise_digit(read_grayscale(files["8-bit PNG"]), "8-bit").astype(np.float64)
+    for kind, path in files.items():
+        with Image.open(path) as opened:
+            mode = opened.mode
+        pixels = normalise_digit(read_grayscale(path), kind).astype(np.float64)
+        difference = np.abs(pixels - reference).mean()
+        # Lossless modes give the reference to rounding; JPEG and 1-bit thresholding move edges a little.
+        assert difference < (12.0 if kind in ("EXIF-rotated JPEG", "1-bit PNG") else 1.0), (kind, mode, difference)

@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import stat
+import urllib.parse
 import zipfile
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from mnist_dvc.sources.url import load_url
 from stages import fetch
 from stages.fetch import FetchParams, load_kaggle_source
 from tests.conftest import PROJECT_ROOT, synthetic_digits
-from tests.sources import expected_files, gzipped_idx_files, kaggle_csv, loopback_mirrors
+from tests.sources import (PRIVATE_PASSWORD, PRIVATE_USER, expected_files, gzipped_idx_files, kaggle_csv,
+                           loopback_mirrors)
 
 
 def no_wait(_seconds: float) -> None:
@@ -243,3 +245,22 @@ def test_an_idx_folder_may_mix_plain_and_gzipped_files(served: dict[str, bytes],
     np.testing.assert_array_equal(loaded.train_images, splits[0])
     np.testing.assert_array_equal(loaded.test_labels, splits[3])
     np.testing.assert_array_equal(loaded.predict_images, splits[2])
+
+
+def test_credentials_in_a_mirror_url_are_used_as_basic_auth_and_never_shown(
+        served: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(url, "MNIST_URL_FILES", expected_files(served))
+    secret = urllib.parse.quote(PRIVATE_PASSWORD, safe="")
+    with loopback_mirrors(served) as server:
+        private = server.mirror("private").replace("http://", f"http://{PRIVATE_USER}:{secret}@")
+        wrong = server.mirror("private").replace("http://", f"http://{PRIVATE_USER}:not-{secret}@")
+        params = write_params(tmp_path, source="url", mirrors=[wrong, private], retries=0)
+        assert fetch.main(["--params", str(params), "--out-dir", str(tmp_path / "raw")]) == 0
+        assert ("private", idx.TRAIN_IMAGES + ".gz") in server.requests
+        bad = write_params(tmp_path, source="url", mirrors=[wrong], retries=0)
+        assert fetch.main(["--params", str(bad), "--out-dir", str(tmp_path / "raw2")]) == 1
+    output = capsys.readouterr()
+    shown = output.out + output.err
+    assert "HTTP 401" in shown and "http://***@127.0.0.1:" in shown
+    assert secret not in shown and PRIVATE_PASSWORD not in shown and "not-" not in shown

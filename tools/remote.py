@@ -23,21 +23,16 @@ from pathlib import Path
 
 import yaml
 
+from mnist_dvc.sources.download import redact_credentials as redact
 from tools.workspace import PROJECT_ROOT
 
 # `dvc status --cloud` states of an output that the remote does not have: only in the local cache, or nowhere.
 _NOT_ON_REMOTE = {"new": "only in this machine's cache", "missing": "neither in this machine's cache nor on it"}
 _WARNED_MISSING = re.compile(r"md5: ([0-9a-f]{32}(?:\.dir)?)")
-_CREDENTIALS_IN_URL = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 class RemoteError(RuntimeError):
     """No usable remote, or DVC failed against it; the message says which and what to do."""
-
-
-def redact(text: str) -> str:
-    """`text` with any `user:password@` of a URL replaced, so that logs and errors never show a secret."""
-    return _CREDENTIALS_IN_URL.sub("***@", text)
 
 
 @dataclasses.dataclass(frozen=True)

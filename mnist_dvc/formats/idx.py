@@ -7,6 +7,7 @@ Files may be gzip-compressed; that is detected from the gzip magic bytes, not th
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 
 from mnist_dvc.atomic_files import atomic_file
 from mnist_dvc.errors import PipelineError
+from mnist_dvc.input_files import read_input_bytes
 
 _UNSIGNED_BYTE = 0x08
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -59,13 +61,19 @@ def decode_idx(payload: bytes, source: str, expected_ndim: int) -> np.ndarray:
     if len(payload) < header_size:
         raise PipelineError(f"{source}: expected a {header_size}-byte header. Received: {len(payload)} bytes in all")
     shape = struct.unpack(f">{ndim}I", payload[4:header_size])
-    expected_size = header_size + int(np.prod(shape, dtype=np.int64))
+    expected_size = declared_size(payload, ndim)
     if len(payload) != expected_size:
         raise PipelineError(
             f"{source}: expected {expected_size} bytes, as the header's shape {shape} says. "
             f"Received: {len(payload)} bytes ({'truncated' if len(payload) < expected_size else 'extra data'})"
         )
     return np.frombuffer(payload, dtype=np.uint8, offset=header_size).reshape(shape).copy()
+
+
+def declared_size(header: bytes, ndim: int) -> int:
+    """The whole file's size in bytes that an IDX header of `ndim` dimensions declares (a Python int:
+    four dimensions near 2**32 multiply past what 64 bits can hold)."""
+    return 4 + 4 * ndim + math.prod(struct.unpack(f">{ndim}I", header[4:4 + 4 * ndim]))
 
 
 def gunzip(payload: bytes, source: str) -> bytes:
@@ -76,14 +84,36 @@ def gunzip(payload: bytes, source: str) -> bytes:
         raise PipelineError(f"{source}: expected a valid gzip stream. Received: {error}") from None
 
 
+def gunzip_idx(payload: bytes, source: str, expected_ndim: int) -> bytes:
+    """The decompressed bytes of a gzip'd IDX file, never inflating more than its header declares (+1 byte
+    to tell "more"), so that a small file that inflates to gigabytes is refused with bounded memory."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        data = inflater.decompress(payload, 4 + 4 * 255)
+        limit = declared_size(data, data[3]) if len(data) >= 4 and len(data) >= 4 + 4 * data[3] else len(data)
+        if len(data) >= 4 and data[3] != expected_ndim:
+            limit = len(data)  # decode_idx names the wrong dimension count; nothing more is needed
+        # Each call inflates at most up to the limit; it stops when the stream ends or the input is used up.
+        while not inflater.eof and inflater.unconsumed_tail and len(data) <= limit:
+            data += inflater.decompress(inflater.unconsumed_tail, limit + 1 - len(data))
+        if len(data) > limit:
+            raise PipelineError(f"{source}: expected {limit} bytes once decompressed, as the IDX header says. "
+                                f"Received: more (stopped decompressing at {len(data)} bytes)")
+        if not inflater.eof:
+            raise PipelineError(f"{source}: expected a valid gzip stream. Received: a stream that ends early")
+        if inflater.unused_data:
+            raise PipelineError(f"{source}: expected one gzip stream. Received: {len(inflater.unused_data)} more "
+                                "bytes after its end")
+    except zlib.error as error:
+        raise PipelineError(f"{source}: expected a valid gzip stream. Received: {error}") from None
+    return data
+
+
 def read_idx(path: Path, expected_ndim: int) -> np.ndarray:
     """Read an IDX file (plain or gzip) into a uint8 array."""
-    try:
-        payload = path.read_bytes()
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: expected an IDX file. Received: no such file") from None
+    payload = read_input_bytes(path, "an IDX file")
     if payload[:2] == _GZIP_MAGIC:
-        payload = gunzip(payload, str(path))
+        payload = gunzip_idx(payload, str(path), expected_ndim)
     return decode_idx(payload, str(path), expected_ndim)
 
 

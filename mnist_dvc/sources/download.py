@@ -8,10 +8,12 @@ mirror fails, the error lists what each one answered.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import http.client
 import logging
+import re
 import sys
 import time
 import urllib.error
@@ -71,6 +73,25 @@ class Progress:
         self.stream.flush()
 
 
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact_credentials(text: str) -> str:
+    """`text` with the `user:password@` of any URL in it replaced by `***@`: nothing printed shows a secret."""
+    return _URL_CREDENTIALS.sub("***@", text)
+
+
+def _request(url: str) -> urllib.request.Request:
+    """A GET of `url`; credentials in the URL (`https://user:password@host/...`) go as HTTP Basic auth."""
+    parts = urllib.parse.urlsplit(url)
+    headers = {"User-Agent": "mnist-dvc-pipeline"}
+    if parts.username is not None:
+        user_password = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(user_password.encode()).decode()
+        url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return urllib.request.Request(url, headers=headers)
+
+
 def mirror_url(mirror: str, name: str) -> str:
     """The URL of `name` under `mirror` (with or without a trailing slash)."""
     return urllib.parse.urljoin(mirror if mirror.endswith("/") else mirror + "/", name)
@@ -82,6 +103,7 @@ def download_verified(expected: ExpectedFile, mirrors: tuple[str, ...], timeout_
     answers: list[str] = []
     for mirror in mirrors:
         url = mirror_url(mirror, expected.name)
+        shown = redact_credentials(url)
         for attempt in range(retries + 1):
             if attempt:
                 sleep(float(2 ** (attempt - 1)))
@@ -89,12 +111,12 @@ def download_verified(expected: ExpectedFile, mirrors: tuple[str, ...], timeout_
                 payload = _download_once(url, expected, timeout_seconds, progress_stream)
             except _Failed as failure:
                 tries = f" (try {attempt + 1} of {retries + 1})" if retries and failure.retry else ""
-                answers.append(f"{url}: {failure.answer}{tries}")
-                logger.warning("%s: %s", url, failure.answer)
+                answers.append(f"{shown}: {failure.answer}{tries}")
+                logger.warning("%s: %s", shown, failure.answer)
                 if failure.retry:
                     continue
                 break
-            logger.info("downloaded %s (%d bytes, sha256 verified)", url, len(payload))
+            logger.info("downloaded %s (%d bytes, sha256 verified)", shown, len(payload))
             return payload
     listing = "\n".join(f"  - {answer}" for answer in answers) or "  - (no mirrors configured)"
     raise PipelineError(
@@ -104,7 +126,7 @@ def download_verified(expected: ExpectedFile, mirrors: tuple[str, ...], timeout_
 
 
 def _download_once(url: str, expected: ExpectedFile, timeout_seconds: float, progress_stream: TextIO | None) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": "mnist-dvc-pipeline"})
+    request = _request(url)
     try:
         with urllib.request.urlopen(request, timeout=timeout_seconds) as response:  # noqa: S310 (http/https only, checked in params)
             length = response.headers.get("Content-Length")

@@ -81,15 +81,34 @@ def read_kaggle_files(location: Path) -> tuple[tuple[bytes, str], tuple[bytes, s
         return tuple((_read_file(location / name), str(location / name)) for name in KAGGLE_FILES)  # type: ignore[return-value]
     try:
         with zipfile.ZipFile(location) as archive:
-            members = {Path(name).name: name for name in archive.namelist() if not name.endswith("/")}
+            names = [name for name in archive.namelist() if not name.endswith("/")]
+            members = {Path(name).name: name for name in names}
             missing = [name for name in KAGGLE_FILES if name not in members]
             if missing:
                 raise PipelineError(f"{location}: expected a zip holding {' and '.join(KAGGLE_FILES)}. "
                                     f"Received: {', '.join(sorted(members)) or 'an empty zip'}")
-            return tuple((archive.read(members[name]), f"{location}:{members[name]}")  # type: ignore[return-value]
+            for wanted in KAGGLE_FILES:
+                copies = sorted(name for name in names if Path(name).name == wanted)
+                if len(copies) > 1:  # which one is meant cannot be guessed
+                    raise PipelineError(f"{location}: expected one {wanted}. Received: {len(copies)} "
+                                        f"({', '.join(copies)})")
+            return tuple((_read_member(archive, members[name], location), f"{location}:{members[name]}")  # type: ignore[return-value]
                          for name in KAGGLE_FILES)
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise PipelineError(f"{location}: expected a valid zip file. Received: {error}") from None
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, location: Path) -> bytes:
+    """One member's bytes; an encrypted member or a compression method Python lacks is a clear error."""
+    info = archive.getinfo(name)
+    if info.flag_bits & 0x1:
+        raise PipelineError(f"{location}:{name}: expected an unencrypted zip member. Received: an encrypted one "
+                            "(unzip it with its password first)")
+    try:
+        return archive.read(info)
+    except NotImplementedError as error:
+        raise PipelineError(f"{location}:{name}: expected a zip member stored or compressed with deflate, bzip2 "
+                            f"or lzma. Received: compression method {info.compress_type} ({error})") from None
 
 
 def _read_file(path: Path) -> bytes:
