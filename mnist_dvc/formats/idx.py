@@ -89,10 +89,11 @@ def gunzip_idx(payload: bytes, source: str, expected_ndim: int) -> bytes:
     to tell "more"), so that a small file that inflates to gigabytes is refused with bounded memory."""
     inflater = zlib.decompressobj(wbits=31)
     try:
-        data = inflater.decompress(payload, 4 + 4 * 255)
-        limit = declared_size(data, data[3]) if len(data) >= 4 and len(data) >= 4 + 4 * data[3] else len(data)
-        if len(data) >= 4 and data[3] != expected_ndim:
-            limit = len(data)  # decode_idx names the wrong dimension count; nothing more is needed
+        data = inflater.decompress(payload, 4 + 4 * 255)  # enough for any IDX header
+        # Inflate further only up to what a whole header of the expected dimension count declares; any other
+        # header is decode_idx's to name from the bytes already here.
+        whole_header = len(data) >= 4 and data[3] == expected_ndim and len(data) >= 4 + 4 * expected_ndim
+        limit = declared_size(data, expected_ndim) if whole_header else len(data)
         # Each call inflates at most up to the limit; it stops when the stream ends or the input is used up.
         while not inflater.eof and inflater.unconsumed_tail and len(data) <= limit:
             data += inflater.decompress(inflater.unconsumed_tail, limit + 1 - len(data))

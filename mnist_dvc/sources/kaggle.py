@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.formats.kaggle_csv import parse_kaggle_csv
+from mnist_dvc.input_files import read_input_bytes
 from mnist_dvc.sources import MnistSplits
 from mnist_dvc.splits import stratified_split
 
@@ -78,7 +79,8 @@ def download_with_kaggle_client(path: Path) -> Path:
 def read_kaggle_files(location: Path) -> tuple[tuple[bytes, str], tuple[bytes, str]]:
     """The bytes of (train.csv, test.csv), each with the name errors should give it."""
     if location.is_dir():
-        return tuple((_read_file(location / name), str(location / name)) for name in KAGGLE_FILES)  # type: ignore[return-value]
+        return tuple((read_input_bytes(location / name, "a readable file"), str(location / name))  # type: ignore[return-value]
+                     for name in KAGGLE_FILES)
     try:
         with zipfile.ZipFile(location) as archive:
             names = [name for name in archive.namelist() if not name.endswith("/")]
@@ -109,13 +111,6 @@ def _read_member(archive: zipfile.ZipFile, name: str, location: Path) -> bytes:
     except NotImplementedError as error:
         raise PipelineError(f"{location}:{name}: expected a zip member stored or compressed with deflate, bzip2 "
                             f"or lzma. Received: compression method {info.compress_type} ({error})") from None
-
-
-def _read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise PipelineError(f"{path}: expected a readable file. Received: {error.strerror}") from None
 
 
 def load_kaggle(local_path: Path, holdout_size: float, holdout_seed: int) -> MnistSplits:
