@@ -5,7 +5,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # DVC runs each stage's `python -m ...` through the shell: put the project's interpreter first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install repro push pull test verify bench clean-venv
+.PHONY: install repro push pull test fuzz verify bench clean-venv
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,9 @@ pull: install  ## get every output dvc.lock records, and the run-cache, from the
 test: install  ## the test suite (real `dvc repro` runs on a small profile), then `make verify`
 	$(BIN)/python -m pytest
 	$(BIN)/python -m tools.verify
+
+fuzz: install  ## the fuzzing properties with many random examples each (minutes), with their statistics
+	MNIST_FUZZ_PROFILE=fuzz $(BIN)/python -m pytest tests/test_fuzz.py -p no:randomly --hypothesis-show-statistics
 
 verify: install  ## run the whole pipeline from scratch; fail, naming each output, unless it makes dvc.lock
 	$(BIN)/python -m tools.verify

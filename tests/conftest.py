@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+# The fuzzing properties' budgets (tests/test_fuzz.py). "ci" (the default, for `make test`): few examples,
+# the same ones every run, nothing saved; "fuzz" (`make fuzz`): many random ones, failures kept in
+# .hypothesis/ and replayed first next time.
+_SLOW_EXAMPLES = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+settings.register_profile("ci", max_examples=40, derandomize=True, database=None, deadline=None,
+                          suppress_health_check=_SLOW_EXAMPLES, print_blob=True)
+settings.register_profile("fuzz", max_examples=2000, deadline=None, suppress_health_check=_SLOW_EXAMPLES,
+                          print_blob=True)
+settings.load_profile(os.environ.get("MNIST_FUZZ_PROFILE", "ci"))
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -50,3 +50,24 @@ def test_a_failed_directory_keeps_the_old_one(tmp_path: Path) -> None:
         raise ValueError("bad row")
     assert sorted(path.name for path in target.iterdir()) == ["a"]
     assert [path.name for path in tmp_path.iterdir()] == ["raw"]
+
+
+def test_the_leftovers_of_a_killed_writer_are_removed_by_the_next_write(tmp_path: Path) -> None:
+    """SIGKILL leaves the temporary behind (no `finally` runs); the next write of that path removes it, and
+    nothing of any other path."""
+    leftovers = [tmp_path / ".model.k3j_x9.tmp.keras", tmp_path / ".raw.a81zq.tmp", tmp_path / ".raw.77qwe.old"]
+    leftovers[0].write_bytes(b"half a model")
+    for folder in leftovers[1:]:
+        folder.mkdir()
+        (folder / "train-images-idx3-ubyte").write_bytes(b"half")
+    others = [tmp_path / ".other.k3j_x9.tmp.keras", tmp_path / "model.keras.notes", tmp_path / ".raw_notes.tmp"]
+    for other in others:
+        other.write_text("keep")
+    with atomic_file(tmp_path / "model.keras") as temporary:
+        temporary.write_bytes(b"model")
+    with atomic_directory(tmp_path / "raw") as folder:
+        (folder / "train-images-idx3-ubyte").write_bytes(b"images")
+    assert not any(leftover.exists() for leftover in leftovers)
+    assert all(other.read_text() == "keep" for other in others)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [other.name for other in others] + ["model.keras", "raw"])

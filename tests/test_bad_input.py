@@ -12,10 +12,11 @@ import dataclasses
 import gzip
 import importlib
 import os
+import re
 import shlex
 import struct
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,24 @@ def csv_cell(line: int, column: int, value: str) -> Callable[[bytes], bytes]:
     return csv_line(line, replace_cell)
 
 
+def save_lambda_model(root: Path) -> None:
+    """A model whose Lambda layer holds Python code: loading it would run that code."""
+    import keras
+
+    inputs = keras.Input((28, 28, 1))
+    scaled = keras.layers.Lambda(lambda pixels: pixels * 2.0)(inputs)
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(scaled))
+    keras.Model(inputs, outputs).save(root / "model.keras")
+
+
+def add_to_model(name: str, payload: bytes) -> Breaker:
+    """The valid model archive with one more (deflated) member."""
+    def breaks(root: Path) -> None:
+        with zipfile.ZipFile(root / "model.keras", "a", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(name, payload)
+    return breaks
+
+
 def save_wrong_shape_model(root: Path) -> None:
     import keras
 
@@ -150,16 +169,19 @@ def kaggle_zip(members: dict[str, bytes]) -> Breaker:
     return breaks
 
 
-def kaggle_zip_with(train_flags: int = 0, train_method: int | None = None, extra: dict[str, bytes] | None = None) -> Breaker:
-    """The valid CSVs zipped, with train.csv marked encrypted (`train_flags`), its compression method set to
-    `train_method` in both headers, or `extra` members added."""
+def kaggle_zip_with(train_flags: int = 0, train_method: int | None = None, extra: dict[str, bytes] | None = None,
+                    train_name: str = "train.csv", train_size_change: int = 0,
+                    train_content: bytes | None = None) -> Breaker:
+    """The valid CSVs zipped (deflated), with train.csv marked encrypted (`train_flags`), its compression method
+    set to `train_method` in both headers, `extra` members added, stored as `train_name`, or declaring
+    `train_size_change` bytes more than it inflates to, or holding `train_content` instead."""
     def breaks(root: Path) -> None:
         files = {name: (root / "kaggle" / name).read_bytes() for name in ("train.csv", "test.csv")}
         for name in files:
             (root / "kaggle" / name).unlink()
         path = root / "kaggle" / "digit-recognizer.zip"
-        with zipfile.ZipFile(path, "w") as archive:
-            archive.writestr("train.csv", files["train.csv"])
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(train_name, files["train.csv"] if train_content is None else train_content)
             archive.writestr("test.csv", files["test.csv"])
             for name, payload in (extra or {}).items():
                 archive.writestr(name, payload)
@@ -170,6 +192,9 @@ def kaggle_zip_with(train_flags: int = 0, train_method: int | None = None, extra
         for local, in_central, value in ((6, 8, train_flags), (8, 10, train_method)):
             if value:
                 data[local:local + 2] = data[central + in_central:central + in_central + 2] = struct.pack("<H", value)
+        if train_size_change:  # the uncompressed size: offset 22 of the local header, 24 of the central entry
+            size = struct.unpack("<I", data[22:26])[0] + train_size_change
+            data[22:26] = data[central + 24:central + 28] = struct.pack("<I", size)
         path.write_bytes(bytes(data))
     return breaks
 
@@ -267,6 +292,16 @@ CASES = [
          (TEST_CSV + " line 3, column 784 (pixel783): expected a pixel value from 0 to 255. Received: -1",)),
     Case("csv-fractional-pixel", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(2, 100, "12.5"))),
          (TRAIN_CSV + " line 2, column 100 (pixel98): expected an integer. Received: '12.5'",)),
+    Case("csv-pixel-in-exponent-notation", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(5, 40, "1e2"))),
+         (TRAIN_CSV + " line 5, column 40 (pixel38): expected an integer. Received: '1e2'",)),
+    Case("csv-pixel-written-as-a-float", "fetch", both(kaggle_source, edit(TEST_CSV, csv_cell(3, 7, "5.0"))),
+         (TEST_CSV + " line 3, column 7 (pixel6): expected an integer. Received: '5.0'",)),
+    Case("csv-boolean-label", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(2, 1, "TRUE"))),
+         (TRAIN_CSV + " line 2, column 1 (label): expected an integer. Received: 'TRUE'",)),
+    Case("csv-carriage-return-inside-a-line", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(6, 3, "4\r5"))),
+         (TRAIN_CSV + " line 6: expected lines that end with \\n or \\r\\n. Received: a carriage return inside the line",)),
+    Case("csv-nul-byte-after-the-start", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(40, 3, "4\x005"))),
+         (TRAIN_CSV + ": expected a text CSV file. Received: binary data (NUL bytes)",)),
     Case("csv-label-above-9", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(6, 1, "10"))),
          (TRAIN_CSV + " line 6, column 1 (label): expected a label from 0 to 9. Received: 10",)),
     Case("csv-label-not-a-number", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(2, 1, "seven"))),
@@ -302,6 +337,21 @@ CASES = [
     Case("kaggle-zip-unknown-compression", "fetch", both(kaggle_source, kaggle_zip_with(train_method=93)),
          ("digit-recognizer.zip:train.csv: expected a zip member stored or compressed with deflate, bzip2 or lzma. "
           "Received: compression method 93",)),
+    Case("kaggle-zip-bomb", "fetch",
+         both(kaggle_source, kaggle_zip_with(train_content=b"0," * 25_000_000)),
+         ("digit-recognizer.zip:train.csv: expected a member that inflates to at most 100 times its compressed size",
+          "declaring 50000000 (a zip bomb?)")),
+    Case("kaggle-zip-member-inflates-past-its-size", "fetch", both(kaggle_source, kaggle_zip_with(train_size_change=-100)),
+         ("digit-recognizer.zip: expected a valid zip file. Received: Bad CRC-32 for file 'train.csv'",)),
+    Case("kaggle-zip-member-outside-the-folder", "fetch", both(kaggle_source, kaggle_zip_with(train_name="../train.csv")),
+         ("digit-recognizer.zip: expected members named inside the archive. Received: a member named '../train.csv'",)),
+    Case("csv-pixel-beyond-64-bits", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(4, 30, "18446744073709551615"))),
+         (TRAIN_CSV + " line 4, column 30 (pixel28): expected a pixel value from 0 to 255. Received: 18446744073709551615",)),
+    Case("csv-pixel-beyond-any-integer-type", "fetch",
+         both(kaggle_source, edit(TEST_CSV, csv_cell(2, 5, "99999999999999999999999"))),
+         (TEST_CSV + " line 2, column 5 (pixel4): expected a pixel value from 0 to 255. Received: 99999999999999999999999",)),
+    Case("csv-label-below-64-bits", "fetch", both(kaggle_source, edit(TRAIN_CSV, csv_cell(3, 1, "-9223372036854775809"))),
+         (TRAIN_CSV + " line 3, column 1 (label): expected a label from 0 to 9. Received: -9223372036854775809",)),
     Case("kaggle-nothing-there", "fetch",
          both(kaggle_source, delete(TRAIN_CSV), delete(TEST_CSV), set_param("fetch", "local_path", "kaggle")),
          ("kaggle (fetch.local_path): expected Kaggle's train.csv and test.csv, or digit-recognizer.zip",
@@ -361,6 +411,14 @@ CASES = [
          ("prepared/test_images.npy: expected a .npy array. Received: unreadable file",)),
     Case("prepared-array-wrong-shape", "predict", write("prepared/predict_images.npy", b""),
          ("prepared/predict_images.npy: expected a .npy array. Received: unreadable file",)),
+    Case("prepared-array-header-declares-terabytes", "evaluate",
+         write("prepared/test_images.npy", b"\x93NUMPY\x01\x00v\x00" + (
+             "{'descr': '|u1', 'fortran_order': False, 'shape': (1000000000000, 28, 28, 1), }".ljust(117) + "\n").encode()),
+         ("prepared/test_images.npy: expected a .npy array. Received: unreadable file (128 bytes, where its header "
+          "(shape (1000000000000, 28, 28, 1), uint8) says 784000000000128)",)),
+    Case("prepared-array-is-a-named-pipe", "train",
+         both(delete("prepared/train_images.npy"), lambda root: os.mkfifo(root / "prepared/train_images.npy")),
+         ("prepared/train_images.npy: expected a prepared array (run the preprocess stage). Received: a named pipe",)),
     Case("prepared-labels-outside-0-9", "train",
          lambda root: np.save(root / "prepared/train_labels.npy", np.full(40, 11, np.uint8)),
          ("prepared/train_images.npy + train_labels.npy: expected labels 0-9. Received: 11 at index 0",)),
@@ -373,6 +431,10 @@ CASES = [
          ("digit.png (predict.images): expected a folder of image files (it may be empty). Received: a file",)),
     Case("training-curve-missing", "evaluate", delete("training/plots/metrics/val/loss.tsv"),
          ("training/plots/metrics/val/loss.tsv", "expected a dvclive curve (run the train stage)")),
+    Case("training-curve-is-a-directory", "evaluate",
+         both(delete("training/plots/metrics/train/loss.tsv"),
+              lambda root: (root / "training/plots/metrics/train/loss.tsv").mkdir()),
+         ("training/plots/metrics/train/loss.tsv: expected a dvclive curve (run the train stage). Received: a directory",)),
     Case("training-curve-step-skipped", "evaluate",
          write("training/plots/metrics/train/accuracy.tsv", "step\taccuracy\n0\t0.5\n2\t0.6\n"),
          ("train/accuracy.tsv, line 3", "expected step 1. Received: 2")),
@@ -382,6 +444,16 @@ CASES = [
          ("model.keras: expected a .keras model archive. Received: unreadable file",)),
     Case("model-truncated", "evaluate", edit("model.keras", lambda b: b[: len(b) // 2]),
          ("model.keras: expected a .keras model archive. Received: unreadable file",)),
+    Case("model-is-a-directory", "evaluate", both(delete("model.keras"), lambda root: (root / "model.keras").mkdir()),
+         ("model.keras: expected a trained model (run the train stage). Received: a directory",)),
+    Case("model-with-a-lambda-layer", "predict", save_lambda_model,
+         ("model.keras: expected a .keras model archive. Received: a model holding Python code (a Lambda layer)",
+          "safe mode")),
+    Case("model-zip-bomb", "evaluate", add_to_model("assets/padding.bin", bytes(200_000_000)),
+         ("model.keras:assets/padding.bin: expected a member that inflates to at most 100 times its compressed size",
+          "declaring 200000000")),
+    Case("model-member-outside-the-folder", "predict", add_to_model("/etc/cron.d/model", b"* * * * * root true\n"),
+         ("model.keras: expected members named inside the archive. Received: a member named '/etc/cron.d/model'",)),
     Case("model-of-the-wrong-shape", "predict", save_wrong_shape_model,
          ("model.keras: expected a model from (n, 28, 28, 1) to (n, 10). Received: (None, 32, 32, 1)",)),
 ]
@@ -484,3 +556,99 @@ def test_the_suite_covers_every_stage_and_kind() -> None:
     assert {case.stage for case in CASES} == {"fetch", "preprocess", "train", "evaluate", "predict"}
     kinds = {case.id.split("-")[0] for case in CASES}
     assert {"idx", "raw", "csv", "kaggle", "url", "params", "prepared", "model"} <= kinds
+
+
+UNREADABLE = [  # (file made unreadable, stage, where the stage reads it from, the error line's start)
+    ("params.yaml", "preprocess", None, "params.yaml: expected a params file. Received: a file that cannot be read"),
+    (f"raw/{idx.TRAIN_LABELS}", "preprocess", None,
+     f"raw/{idx.TRAIN_LABELS}: expected an IDX file. Received: a file that cannot be read"),
+    (TRAIN_IDX, "fetch", idx_source, f"{TRAIN_IDX}: expected an IDX file. Received: a file that cannot be read"),
+    (TEST_CSV, "fetch", kaggle_source, f"{TEST_CSV}: expected a Kaggle CSV file. Received: a file that cannot be read"),
+]
+
+
+def _without_read_override() -> None:
+    """In the child, before exec: drop the capabilities that let root read any file (CAP_DAC_OVERRIDE = 1,
+    CAP_DAC_READ_SEARCH = 2) from the bounding set (prctl PR_CAPBSET_DROP = 24), so root meets permissions."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):
+        if libc.prctl(24, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+@pytest.mark.parametrize(("relative", "stage", "setup", "expected"), UNREADABLE, ids=[case[0] for case in UNREADABLE])
+def test_a_file_without_read_permission_is_named(relative: str, stage: str, setup: Breaker | None, expected: str,
+                                                 valid_inputs: Path, tmp_path: Path) -> None:
+    """A real permission denial, in a real stage process (as root, one without the power to read any file)."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(valid_inputs, tmp_path, dirs_exist_ok=True)
+    if setup is not None:
+        setup(tmp_path)
+    (tmp_path / relative).chmod(0)
+    argv = [sys.executable, "-m", f"stages.{stage}", *stage_argv(stage, tmp_path)]
+    try:
+        result = subprocess.run(argv, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+                                capture_output=True, text=True, timeout=300, check=False,
+                                preexec_fn=_without_read_override if os.geteuid() == 0 else None)
+    except subprocess.SubprocessError as error:  # prctl refused: a container without CAP_SETPCAP
+        pytest.skip(f"root cannot give up reading every file here ({error}), so no read can be denied")
+    assert result.returncode == 1, result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error_lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"{expected} (no permission to read it)" in error_lines[0], error_lines
+    assert not (tmp_path / "out").exists() or [path for path in (tmp_path / "out").rglob("*") if path.is_file()] == []
+
+
+@pytest.fixture
+def small_file_system(tmp_path: Path) -> Iterator[tuple[Path, Callable[[], None] | None]]:
+    """A folder with room for 32 KiB: a tmpfs mounted for the test where this machine allows (root), else a
+    plain folder and a limit on the size of any file the stage writes (RLIMIT_FSIZE: the kernel then
+    refuses writes past 32 KiB with EFBIG, another real write failure)."""
+    import resource
+    import signal
+    import subprocess
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(folder)], capture_output=True,
+                             check=False).returncode == 0
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (32 * 1024, 32 * 1024))
+
+    try:
+        yield folder, None if mounted else limit_file_size
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_nothing_half_written(
+        valid_inputs: Path, tmp_path: Path, small_file_system: tuple[Path, Callable[[], None] | None]) -> None:
+    """preprocess writes about 60 KB of arrays into a folder with room for 32 KiB."""
+    import shutil
+    import subprocess
+    import sys
+
+    folder, limit = small_file_system
+    shutil.copytree(valid_inputs, tmp_path / "inputs")
+    argv = stage_argv("preprocess", tmp_path / "inputs")
+    argv[argv.index("--out-dir") + 1] = str(folder / "prepared")
+    result = subprocess.run([sys.executable, "-m", "stages.preprocess", *argv], cwd=tmp_path / "inputs",
+                            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, capture_output=True, text=True,
+                            timeout=300, check=False, preexec_fn=limit)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    # numpy's short write says how many bytes it wrote, not why; the message adds the room left.
+    assert error.startswith(f"error: {folder}/prepared: expected to write it. Received: "), error
+    assert re.search(r"(No space left on device \(errno 28\)|\d+ requested and \d+ written), \d+ bytes free there; "
+                     r"nothing of it was left half-written$", error) if limit is None else \
+        re.search(r"(File too large \(errno 27\)|\d+ requested and \d+ written)", error), error
+    assert list(folder.rglob("*")) == []

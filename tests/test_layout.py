@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "mnist_dvc.sources.download": 1, "mnist_dvc.own_images": 1, "mnist_dvc.compute": 1,
     "mnist_dvc": 0, "mnist_dvc.digits": 0, "mnist_dvc.splits": 0, "mnist_dvc.params": 0,
     "mnist_dvc.errors": 0, "mnist_dvc.atomic_files": 0, "mnist_dvc.runtime": 0, "mnist_dvc.input_files": 0,
+    "mnist_dvc.archives": 0,
 }
 
 

@@ -9,8 +9,10 @@ second for Kaggle's 42,000 rows) never has to guess what a ragged row meant.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -40,14 +42,14 @@ def parse_kaggle_csv(payload: bytes, source: str, labelled: bool) -> KaggleImage
     if len(lines) == 1:
         raise PipelineError(f"{source}: expected at least one data row after the header. Received: none")
     _check_row_lengths(lines, len(expected_columns), source)
-    values = _checked_integers(_read_cells(payload), expected_columns, source)
+    values, quote = _checked_integers(payload, _read_cells(payload), expected_columns, source)
     if labelled:
-        labels = _checked_range(values[:, 0], 0, 9, LABEL_COLUMN, "a label", source, column_offset=0)
+        labels = _checked_range(values[:, :1], quote, expected_columns, 0, 9, "a label", source, column_offset=0)[:, 0]
         pixels = values[:, 1:]
     else:
         labels = None
         pixels = values
-    _checked_range(pixels, 0, 255, None, "a pixel value", source, column_offset=1 if labelled else 0)
+    _checked_range(pixels, quote, expected_columns, 0, 255, "a pixel value", source, column_offset=1 if labelled else 0)
     images = pixels.astype(np.uint8).reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
     return KaggleImages(images, None if labels is None else labels.astype(np.uint8))
 
@@ -56,7 +58,7 @@ def _text_lines(payload: bytes, source: str) -> list[str]:
     """The file's lines as text, without the final newline; refuses empty, binary and gappy files."""
     if not payload.strip():
         raise PipelineError(f"{source}: expected a CSV file with a header line. Received: an empty file")
-    if b"\x00" in payload[:4096]:
+    if b"\x00" in payload:
         raise PipelineError(f"{source}: expected a text CSV file. Received: binary data (NUL bytes)")
     try:
         text = payload.decode("utf-8-sig")
@@ -65,12 +67,19 @@ def _text_lines(payload: bytes, source: str) -> list[str]:
             f"{source}: expected a UTF-8 text CSV file. Received: bytes that are not text "
             f"(0x{payload[error.start]:02x} at byte {error.start})"
         ) from None
-    lines = text.splitlines()
+    # Lines end at \n (or \r\n); not at the other characters str.splitlines() breaks on (\x0c, \x1e, \u2028...),
+    # which pandas would read as part of a cell.
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
     while lines and not lines[-1].strip():
         lines.pop()
+    if not lines:  # only characters Python counts as blank (\x1c, \u2028...), which bytes.strip() keeps
+        raise PipelineError(f"{source}: expected a CSV file with a header line. Received: only blank characters")
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             raise PipelineError(f"{source} line {number}: expected a row of comma-separated values. Received: an empty line")
+        if "\r" in line:
+            raise PipelineError(f"{source} line {number}: expected lines that end with \\n or \\r\\n. Received: a "
+                                f"carriage return inside the line, at character {line.index(chr(13)) + 1}")
     return lines
 
 
@@ -101,43 +110,80 @@ def _check_row_lengths(lines: list[str], column_count: int, source: str) -> None
             )
 
 
-def _read_cells(payload: bytes) -> pd.DataFrame:
-    """The data rows as a DataFrame of whatever pandas makes of each column (checked afterwards)."""
-    # `na_values=[""]` only: an empty cell becomes NaN (reported as empty), while the text "NaN"
-    # stays text (reported as not an integer). The structure was checked already, so the bytes can
-    # go to the C parser as they are.
-    return pd.read_csv(io.BytesIO(payload), header=0, keep_default_na=False, na_values=[""], engine="c",
-                       encoding="utf-8-sig")
+# pandas' C parser splits fields at every comma (no quoting, so that it sees the cells the structure check
+# counted) and lines at \n, \r\n or a lone \r (refused before it gets here).
+_CSV_OPTIONS = {"header": 0, "keep_default_na": False, "na_values": [""], "engine": "c", "encoding": "utf-8-sig",
+                "quoting": csv.QUOTE_NONE}
+# What a cell may hold: a decimal integer, optionally signed, optionally in double quotes, with spaces or
+# tabs around (or form feeds and vertical tabs: what the C parser skips around an integer). Not 1e2, 5.0,
+# TRUE or inf, which pandas would otherwise turn into numbers.
+_INTEGER_CELL = r'[ \t\f\v]*(?:[+-]?[0-9]+|"[ \t\f\v]*[+-]?[0-9]+[ \t\f\v]*")[ \t\f\v]*'
 
 
-def _checked_integers(table: pd.DataFrame, columns: tuple[str, ...], source: str) -> np.ndarray:
-    """The table as int64 (n, columns); the first empty, non-numeric or fractional cell is reported."""
-    if all(pd.api.types.is_integer_dtype(dtype) for dtype in table.dtypes):
-        return table.to_numpy(dtype=np.int64)  # the usual case: the C parser read every cell as an integer
-    numeric = table.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.isnan(numeric) | (numeric != np.floor(numeric))
-    if bad.any():
-        row, column = _first(bad)
-        cell = table.iat[row, column]
+def _read_cells(payload: bytes, as_text: bool = False, columns: list[int] | None = None) -> pd.DataFrame:
+    """The data rows (of the `columns` given by position, or all) as a DataFrame of whatever pandas makes of
+    each column, or (`as_text`) of their text."""
+    # `na_values=[""]` only: an empty cell becomes NaN (reported as empty), while the text "NaN" stays
+    # text (reported as not an integer).
+    return pd.read_csv(io.BytesIO(payload), dtype=str if as_text else None, usecols=columns,  # type: ignore[call-overload]
+                       **_CSV_OPTIONS)
+
+
+# Any integer beyond this is outside every range checked here. Larger ones (pandas reads up to 2**64 - 1 as
+# uint64, longer ones as text) are clipped to it, so that converting to int64 cannot wrap a huge pixel
+# value round to -1; errors quote the cell as it is written, never the clipped number.
+_CLIP = 2**62
+
+
+Quote = Callable[[int, int], object]
+
+
+def _checked_integers(payload: bytes, table: pd.DataFrame, columns: tuple[str, ...],
+                      source: str) -> tuple[np.ndarray, Quote]:
+    """The table as int64 (n, columns), and a function giving the cell at (row, column) as written, for
+    errors; the first cell that is empty or not an integer is reported."""
+    suspects = [index for index, dtype in enumerate(table.dtypes) if not pd.api.types.is_signed_integer_dtype(dtype)]
+    if not suspects:  # the usual case: the C parser read every cell as an int64
+        return table.to_numpy(dtype=np.int64), _quote_from(table, [], table)
+    # Only the columns pandas did not read as integers are read again, as text, and checked cell by cell.
+    text = _read_cells(payload, as_text=True, columns=suspects)
+    integer = text.apply(lambda column: column.str.fullmatch(_INTEGER_CELL).fillna(False).astype(bool)).to_numpy(bool)
+    if not integer.all():
+        row, position = _first(~integer)
+        cell = text.iat[row, position]
+        column = suspects[position]
         what = "an empty cell" if _is_empty(cell) else repr(str(cell))
         raise PipelineError(
             f"{source} line {row + 2}, column {column + 1} ({columns[column]}): expected an integer. Received: {what}"
         )
-    return numeric.astype(np.int64)
+    digits = text.apply(lambda column: pd.to_numeric(column.str.replace(r'[ \t\f\v"]', "", regex=True), errors="coerce"))
+    values = np.empty(table.shape, dtype=np.int64)
+    others = [index for index in range(table.shape[1]) if index not in set(suspects)]
+    values[:, others] = table.iloc[:, others].to_numpy(dtype=np.int64)
+    values[:, suspects] = np.clip(digits.to_numpy(dtype=np.float64), -_CLIP, _CLIP).astype(np.int64)
+    return values, _quote_from(table, suspects, text)
 
 
-def _checked_range(values: np.ndarray, low: int, high: int, column_name: str | None, what: str, source: str,
-                   column_offset: int) -> np.ndarray:
-    """`values` (1-D or 2-D int64), refusing the first one outside [low, high]."""
+def _quote_from(table: pd.DataFrame, suspects: list[int], text: pd.DataFrame) -> Quote:
+    positions = {column: position for position, column in enumerate(suspects)}
+
+    def quote(row: int, column: int) -> object:
+        return text.iat[row, positions[column]] if column in positions else table.iat[row, column]
+
+    return quote
+
+
+def _checked_range(values: np.ndarray, quote: Quote, columns: tuple[str, ...], low: int, high: int, what: str,
+                   source: str, column_offset: int) -> np.ndarray:
+    """`values` (n, k) int64, the file's columns from `column_offset` on (named `columns`); the first one outside
+    [low, high] is refused, quoting the cell as written."""
     outside = (values < low) | (values > high)
     if outside.any():
-        grid = outside.reshape(len(values), -1)
-        row, column = _first(grid)
-        name = column_name or PIXEL_COLUMNS[column]
-        received = values.reshape(len(values), -1)[row, column]
+        row, column = _first(outside)
+        position = column + column_offset
         raise PipelineError(
-            f"{source} line {row + 2}, column {column + 1 + column_offset} ({name}): "
-            f"expected {what} from {low} to {high}. Received: {received}"
+            f"{source} line {row + 2}, column {position + 1} ({columns[position]}): "
+            f"expected {what} from {low} to {high}. Received: {quote(row, position)}"
         )
     return values
 

@@ -6,7 +6,10 @@ and `predict_images.npy` for the images to label. Reading checks that a file is 
 
 from __future__ import annotations
 
+import io
 import logging
+import math
+import tokenize
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,7 @@ import numpy as np
 from mnist_dvc.atomic_files import atomic_directory
 from mnist_dvc.digits import IMAGE_SIDE, NUM_CLASSES, LabelledImages, check_labelled_images, checked_images
 from mnist_dvc.errors import PipelineError
+from mnist_dvc.input_files import read_input_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +62,20 @@ def read_prepared_images(prepared_dir: Path, split: str = PREDICT_SPLIT) -> np.n
 
 
 def _load_array(path: Path) -> np.ndarray:
+    """The array in the .npy file at `path`, its header's shape checked against the file's real size before
+    anything is allocated (numpy would allocate what a damaged header declares), and never a pickle."""
+    payload = read_input_bytes(path, "a prepared array (run the preprocess stage)")
+    stream = io.BytesIO(payload)
     try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: expected a prepared array (run the preprocess stage). Received: no such file") from None
-    except (ValueError, OSError, EOFError) as error:
+        version = np.lib.format.read_magic(stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _fortran_order, dtype = read_header(stream)
+        if dtype.hasobject:
+            raise ValueError(f"an array of Python objects ({dtype}), which only a pickle can hold")
+        declared = stream.tell() + math.prod(shape) * dtype.itemsize
+        if declared != len(payload):
+            raise ValueError(f"{len(payload)} bytes, where its header (shape {shape}, {dtype}) says {declared}")
+        return np.load(io.BytesIO(payload), allow_pickle=False)
+    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError) as error:  # numpy parses the header
+        # as a Python literal: a damaged one can be a SyntaxError or TokenError
         raise PipelineError(f"{path}: expected a .npy array. Received: unreadable file ({error})") from None

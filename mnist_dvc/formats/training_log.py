@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mnist_dvc.errors import PipelineError
+from mnist_dvc.input_files import read_input_bytes
 
 # Keras's history keys, and the dvclive curve each is logged as.
 CURVES = {"loss": "train/loss", "accuracy": "train/accuracy", "val_loss": "val/loss", "val_accuracy": "val/accuracy"}
@@ -16,10 +17,15 @@ CURVES = {"loss": "train/loss", "accuracy": "train/accuracy", "val_loss": "val/l
 
 def read_curve(path: Path) -> list[float]:
     """One curve's values in step order, checking the TSV is what dvclive writes."""
+    payload = read_input_bytes(path, "a dvclive curve (run the train stage)")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise PipelineError(f"{path}: expected a dvclive curve (run the train stage). Received: {error}") from None
+        lines = payload.decode("utf-8").split("\n")
+    except UnicodeDecodeError as error:
+        raise PipelineError(f"{path}: expected a dvclive curve, UTF-8 text. Received: bytes that are not text "
+                            f"(0x{payload[error.start]:02x} at byte {error.start})") from None
+    lines = [line.removesuffix("\r") for line in lines]
+    if lines and lines[-1] == "":
+        lines.pop()
     name = path.stem
     if not lines or lines[0] != f"step\t{name}":
         received = repr(lines[0]) if lines else "an empty file"

@@ -20,9 +20,11 @@ from typing import Any
 import keras
 
 import mnist_dvc.model.architectures  # noqa: F401  (registers the custom layers that loading needs)
+from mnist_dvc.archives import ARCHIVE_ERRORS, check_archive
 from mnist_dvc.atomic_files import atomic_file
 from mnist_dvc.digits import NUM_CLASSES
 from mnist_dvc.errors import PipelineError
+from mnist_dvc.input_files import what_is_at
 from mnist_dvc.model.architectures import IMAGE_SHAPE, REGISTRATION_PACKAGE
 
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -90,12 +92,23 @@ def save_model(model: keras.Model, path: Path) -> None:
 
 def load_model(path: Path) -> keras.Model:
     """Load a model saved by `save_model`, checking it maps (n, 28, 28, 1) pixels to 10 class probabilities."""
-    if not path.is_file():
-        raise PipelineError(f"{path}: expected a trained model (run the train stage). Received: no such file")
+    found = what_is_at(path)
+    if found != "a file":
+        raise PipelineError(f"{path}: expected a trained model (run the train stage). Received: {found}")
+    expected = "expected a .keras model archive. Received:"
     try:
-        model = keras.models.load_model(path, compile=False)
+        with zipfile.ZipFile(path) as archive:  # bounded inflation and safe names, before Keras reads it
+            check_archive(archive, str(path))
+    except ARCHIVE_ERRORS as error:
+        raise PipelineError(f"{path}: {expected} unreadable file ({error})") from None
+    try:
+        # safe_mode (Keras's default, stated here because it matters): a Lambda layer's Python code is refused.
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # noqa: BLE001  (Keras raises many types for a corrupt archive)
-        raise PipelineError(f"{path}: expected a .keras model archive. Received: unreadable file ({error})") from None
+        if "safe_mode" in str(error):
+            raise PipelineError(f"{path}: {expected} a model holding Python code (a Lambda layer), which Keras's "
+                                "safe mode refuses to run; only models of this project's architectures load") from None
+        raise PipelineError(f"{path}: {expected} unreadable file ({error})") from None
     if tuple(model.input_shape[1:]) != IMAGE_SHAPE or tuple(model.output_shape[1:]) != (NUM_CLASSES,):
         raise PipelineError(
             f"{path}: expected a model from (n, {', '.join(map(str, IMAGE_SHAPE))}) to (n, {NUM_CLASSES}). "

@@ -11,9 +11,9 @@ import logging
 import shutil
 import subprocess
 import zipfile
-import zlib
 from pathlib import Path
 
+from mnist_dvc.archives import ARCHIVE_ERRORS, read_member
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.formats.kaggle_csv import parse_kaggle_csv
 from mnist_dvc.input_files import read_input_bytes
@@ -79,7 +79,7 @@ def download_with_kaggle_client(path: Path) -> Path:
 def read_kaggle_files(location: Path) -> tuple[tuple[bytes, str], tuple[bytes, str]]:
     """The bytes of (train.csv, test.csv), each with the name errors should give it."""
     if location.is_dir():
-        return tuple((read_input_bytes(location / name, "a readable file"), str(location / name))  # type: ignore[return-value]
+        return tuple((read_input_bytes(location / name, "a Kaggle CSV file"), str(location / name))  # type: ignore[return-value]
                      for name in KAGGLE_FILES)
     try:
         with zipfile.ZipFile(location) as archive:
@@ -94,23 +94,10 @@ def read_kaggle_files(location: Path) -> tuple[tuple[bytes, str], tuple[bytes, s
                 if len(copies) > 1:  # which one is meant cannot be guessed
                     raise PipelineError(f"{location}: expected one {wanted}. Received: {len(copies)} "
                                         f"({', '.join(copies)})")
-            return tuple((_read_member(archive, members[name], location), f"{location}:{members[name]}")  # type: ignore[return-value]
+            return tuple((read_member(archive, members[name], str(location)), f"{location}:{members[name]}")  # type: ignore[return-value]
                          for name in KAGGLE_FILES)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+    except ARCHIVE_ERRORS as error:
         raise PipelineError(f"{location}: expected a valid zip file. Received: {error}") from None
-
-
-def _read_member(archive: zipfile.ZipFile, name: str, location: Path) -> bytes:
-    """One member's bytes; an encrypted member or a compression method Python lacks is a clear error."""
-    info = archive.getinfo(name)
-    if info.flag_bits & 0x1:
-        raise PipelineError(f"{location}:{name}: expected an unencrypted zip member. Received: an encrypted one "
-                            "(unzip it with its password first)")
-    try:
-        return archive.read(info)
-    except NotImplementedError as error:
-        raise PipelineError(f"{location}:{name}: expected a zip member stored or compressed with deflate, bzip2 "
-                            f"or lzma. Received: compression method {info.compress_type} ({error})") from None
 
 
 def load_kaggle(local_path: Path, holdout_size: float, holdout_seed: int) -> MnistSplits:
