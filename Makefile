@@ -17,6 +17,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 repro: install  ## run the whole pipeline (taking what the default remote has), record the platform, show the metrics
+	$(BIN)/python -m tools.dvc_state
 	$(BIN)/dvc repro --pull
 	$(BIN)/python -m tools.verify --record-platform
 	$(BIN)/python -m tools.remote push --if-local

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools.workspace import ALL_STAGES, dvc, run, stages_run
+from tools.dvc_state import heal_rwlock, no_rwlock_writer
+from tools.workspace import ALL_STAGES, PROJECT_ROOT, CommandFailed, dvc, run, stages_run
 
 # How long after DVC says "Running stage" the kill may come: up to a little past each stage's usual
 # length on the small profile, so that some kills land after the stage's end (the run then simply finishes).
@@ -94,12 +95,14 @@ def test_each_stage_killed_at_a_random_moment_leaves_no_half_written_output_and_
             for path, content in files_under(repo, relative).items():
                 assert path in reference, f"{context}: left {path}, which the run does not write\n{output}"
                 assert content == reference[path], f"{context}: left {path} half-written\n{output}"
+        # What `make repro` does first: a lock table cut by the kill (DVC rewrites it in place) is removed.
+        healed = heal_rwlock(repo)
         # Without the run-cache, so that the stage really runs again rather than being restored; a failure
         # (a stale lock, a leftover DVC cannot handle) raises with DVC's output.
         rerun = dvc(repo, "repro", "--no-run-cache")
         landed = "[exit status 0]" not in output
-        summary.append(f"{context}: {'killed it' if landed else 'came after its end'}; rerun ran "
-                       f"{stages_run(rerun) or 'nothing'}")
+        summary.append(f"{context}: {'killed it' if landed else 'came after its end'}; "
+                       f"{'healed a cut lock table; ' if healed else ''}rerun ran {stages_run(rerun) or 'nothing'}")
         assert run(["git", "status", "--porcelain"], repo) == "", f"{context}: dvc.lock or outputs changed\n{rerun}"
         for relative in stage_outputs(repo, stage):
             assert files_under(repo, relative) == files_under(small_pipeline, relative), f"{context}: {relative}"
@@ -107,3 +110,24 @@ def test_each_stage_killed_at_a_random_moment_leaves_no_half_written_output_and_
                          path.name.endswith(".old")]
             assert leftovers == [], f"{context}: the rerun left the killed run's temporaries {leftovers}"
     print("\n".join(summary))
+
+
+@pytest.mark.slow
+def test_a_lock_table_cut_by_a_kill_is_removed_so_that_dvc_runs_again(small_pipeline: Path, tmp_path: Path) -> None:
+    """DVC rewrites .dvc/tmp/rwlock in place: killed inside that write, it leaves the file cut, and DVC then
+    refuses every command. tools.dvc_state (run by `make repro`) removes it, unless a DVC process is
+    writing it at that moment."""
+    repo = Path(shutil.copytree(small_pipeline, tmp_path / "repo", symlinks=True))
+    rwlock = repo / ".dvc/tmp/rwlock"
+    rwlock.parent.mkdir(parents=True, exist_ok=True)
+    rwlock.write_text('{"read": {"data/raw": [{"pid": 4')  # what a kill mid-write leaves
+    with pytest.raises(CommandFailed, match="Unable to read RWLock-file"):
+        dvc(repo, "status")
+    with no_rwlock_writer(repo) as idle:  # a DVC process writing the table holds this flock
+        assert idle
+        assert heal_rwlock(repo) is None  # busy (here: held by this test), so left alone
+    assert rwlock.exists()
+    healed = run([sys.executable, "-m", "tools.dvc_state", "--repo", str(repo)], PROJECT_ROOT)
+    assert "removed an unreadable DVC lock table (32 bytes)" in healed and not rwlock.exists()
+    assert "Data and pipelines are up to date." in dvc(repo, "status")
+    assert heal_rwlock(repo) is None  # a readable (or no) table is never touched
