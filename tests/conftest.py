@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +25,46 @@ settings.load_profile(os.environ.get("MNIST_FUZZ_PROFILE", "ci"))
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+# Where the session's small-profile repository is built: a folder every pytest-xdist worker's temporary
+# folder lies in (the controller's), or this process's own without xdist.
+_SMALL_PIPELINE_FOLDER = "small_pipeline_built"
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own, which sets up its temporary folders
+def pytest_configure(config: pytest.Config) -> None:
+    """In the controller of a pytest-xdist run, start building the small-profile repository in the
+    background, so that no worker waits for it (a worker needing it before it is done waits for the lock)."""
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        return
+    folder = config._tmp_path_factory.getbasetemp() / _SMALL_PIPELINE_FOLDER  # pytest's own temporary root
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder.parent / "small_pipeline_build.log").open("w") as log:
+        config._small_pipeline_build = subprocess.Popen(
+            [sys.executable, "-m", "tests.small_pipeline", str(folder)], cwd=PROJECT_ROOT, stdout=log,
+            stderr=subprocess.STDOUT)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    build = getattr(config, "_small_pipeline_build", None)
+    if build is not None and build.poll() is None:
+        build.kill()
+        build.wait()
+
+
 @pytest.fixture(scope="session")
 def small_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git + DVC repository of the project on the small profile after one full `dvc repro`, committed.
 
-    Shared by the tests that only read it; a test that changes it works on a copy.
+    Built once per test session (tests/small_pipeline.py); each worker gets its own copy (DVC cache and
+    run-cache included), so that no two workers' DVC commands meet in one repository. Shared by the
+    tests of a worker that only read it; a test that changes it works on a copy.
     """
-    from tools.workspace import ALL_STAGES, SMALL_PROFILE, commit, dvc, make_workspace, stages_run
+    from tests.small_pipeline import ensure_built
 
-    root = make_workspace(tmp_path_factory.mktemp("small_pipeline"), SMALL_PROFILE)
-    output = dvc(root, "repro")
-    assert stages_run(output) == list(ALL_STAGES)
-    commit(root, "dvc repro")
-    return root
+    own_folder = tmp_path_factory.getbasetemp()
+    shared_folder = own_folder.parent if os.environ.get("PYTEST_XDIST_WORKER") else own_folder
+    built = ensure_built(shared_folder / _SMALL_PIPELINE_FOLDER)
+    return Path(shutil.copytree(built, tmp_path_factory.mktemp("small_pipeline") / "repo", symlinks=True))
 
 
 def synthetic_digits(per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -110,9 +110,18 @@ def test_a_wrong_checksum_is_refused_before_reading(tmp_path: Path) -> None:
     assert load_bundled(path, expected_sha256=sha256_of(payload)).train_images.shape == (8, 28, 28)
 
 
-def test_pixels_that_are_not_bytes_over_256_are_refused() -> None:
-    pixels = np.full((1, 784), 0.5, dtype=np.float32)
-    pixels[0, 0] = 0.3
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pixels_that_are_bytes_over_256_are_recovered_exactly(dtype: type) -> None:
+    values = np.arange(784, dtype=np.int64) % 256
+    pixels = (values / 256).astype(dtype)[np.newaxis]
+    np.testing.assert_array_equal(pixels_to_bytes(pixels, "f"), values.astype(np.uint8).reshape(1, 28, 28))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [0.3, 0.5 / 256, -1 / 256, 1.0, 256.0, -1.0, np.nan, np.inf, -np.inf])
+def test_pixels_that_are_not_bytes_over_256_are_refused(dtype: type, bad: float) -> None:
+    pixels = np.full((1, 784), 0.5, dtype=dtype)
+    pixels[0, 5] = bad
     with pytest.raises(PipelineError, match=r"f: expected every pixel to be an integer 0-255 divided by 256"):
         pixels_to_bytes(pixels, "f")
 

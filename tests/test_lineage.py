@@ -80,11 +80,7 @@ def switch_to_kaggle_csvs(repo: Path) -> None:
 LINEAGE: list[tuple[str, Change, list[str]]] = [
     ("nothing", lambda repo: None, []),
     ("an image added to predict.images", add_own_image, ["predict"]),
-    ("train.* (e.g. learning_rate)", params("train", "learning_rate", 0.002), ["train", "evaluate", "predict"]),
-    ("preprocess.* (e.g. random_seed)", params("preprocess", "random_seed", 1),
-     ["preprocess", "train", "evaluate", "predict"]),
     ("fetch.max_test_images", params("fetch", "max_test_images", 150), ["fetch", "preprocess", "evaluate", "predict"]),
-    ("fetch.max_train_images", params("fetch", "max_train_images", 500), list(ALL_STAGES)),
     # A chart's look never retrains the model: train imports no plotting code.
     ("mnist_dvc/reports/charts.py (no training)", edit_code("mnist_dvc/reports/charts.py"), ["evaluate", "predict"]),
     ("stages/train.py (same model out)", edit_code("stages/train.py"), ["train"]),

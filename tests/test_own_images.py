@@ -197,12 +197,12 @@ RENDERED_PER_STYLE = 60
 
 @pytest.fixture(scope="module")
 def mnist_model_and_digits() -> tuple[keras.Model, np.ndarray, np.ndarray]:
-    """A compact CNN trained briefly (2 epochs on 12,000 MNIST training images) and unseen test digits.
+    """A compact CNN trained briefly (1 epoch on 12,000 MNIST training images) and unseen test digits.
 
-    Batches of 32 give BatchNorm's moving statistics (momentum 0.99) enough steps (750) to forget their
+    Batches of 16 give BatchNorm's moving statistics (momentum 0.99) enough steps (750) to forget their
     initial values: with 200-odd steps the model is right in training mode and wrong in inference."""
     splits = load_bundled(locate_bundled_file())
-    params = TrainParams(model="compact", random_seed=0, epochs=2, batch_size=32, learning_rate=0.005,
+    params = TrainParams(model="compact", random_seed=0, epochs=1, batch_size=16, learning_rate=0.005,
                          schedule="cosine", warmup_epochs=0, early_stopping_patience=0, label_smoothing=0.1,
                          max_rotation_degrees=10.0, max_zoom=0.1, max_shift_pixels=2.0)
     configure_tensorflow(params.random_seed, ComputeParams(portable_kernels=True, threads=0))
