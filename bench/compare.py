@@ -1,8 +1,9 @@
 """Side-by-side benchmark: the tutorial's recipe and ours, each a full `dvc repro` with an empty cache.
 
 For each recipe it measures, in one process on one machine: end-to-end `dvc repro` time, training time
-and training images/s, test accuracy, inference images/s at batch 1 and batch 1,024, and training
-throughput as a fraction of the CPU's measured fp32 peak (a large square matmul). It writes
+and training images/s, test accuracy, inference images/s at batch 1 and batch 1,024 (Keras and
+LiteRT, see bench/inference.py), and training throughput as a fraction of the CPU's measured fp32 peak
+(a large square matmul). It writes
 `bench/results.md` and prints it.
 
     make bench                                        # both recipes (about 30 minutes on 2 cores)
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.inference import inference_rates
 from tools.workspace import PROJECT_ROOT, dvc, make_workspace
 
 # The tutorial's model and procedure, expressed as params of this pipeline (see the README).
@@ -63,20 +65,6 @@ def forward_multiply_adds(model) -> int:  # noqa: ANN001
         elif isinstance(layer, keras.layers.Dense):
             total += layer.input.shape[-1] * layer.units
     return int(total)
-
-
-def inference_rate(model, images: np.ndarray, batch_size: int, seconds: float = 5.0) -> float:  # noqa: ANN001
-    """Images per second of a compiled forward pass at `batch_size`, timed for about `seconds`."""
-    import tensorflow as tf
-
-    forward = tf.function(lambda batch: model(batch, training=False))
-    batch = tf.constant(images[:batch_size].astype("float32"))
-    forward(batch)
-    calls, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        forward(batch).numpy()
-        calls += 1
-    return calls * batch_size / (time.perf_counter() - started)
 
 
 def run_recipe(workspace: Path) -> dict[str, float]:
@@ -122,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             macs = forward_multiply_adds(model)
             figures["multiply_adds"] = macs
             figures["peak_fraction"] = figures["train_images_per_second"] * 3 * 2 * macs / (peak * 1e9)
-            figures["infer_batch_1"] = inference_rate(model, images, 1)
-            figures["infer_batch_1024"] = inference_rate(model, images, 1024)
+            figures.update(inference_rates(model, images))
             rows[name] = figures
             print(f"{name}: {json.dumps({k: round(v, 4) for k, v in figures.items()})}", flush=True)
     table = render(rows, peak)
@@ -136,15 +123,16 @@ def render(rows: dict[str, dict[str, float]], peak: float) -> str:
     lines = [
         f"Measured by `make bench` on {os.cpu_count()} CPU cores; fp32 peak (4096² matmul) {peak:.0f} GFLOP/s.",
         "",
-        "| recipe | `dvc repro` (s) | train (s) | epochs | train img/s | of fp32 peak | infer img/s, batch 1 "
-        "| infer img/s, batch 1024 | M multiply-adds / image | test accuracy |",
+        "| recipe | `dvc repro` (s) | train (s) | epochs | train img/s | of fp32 peak | infer img/s, batch 1: "
+        "Keras / LiteRT | infer img/s, batch 1024: Keras / LiteRT | M multiply-adds / image | test accuracy |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, f in rows.items():
         lines.append(
             f"| {name} | {f['repro_seconds']:.0f} | {f['train_seconds']:.0f} | {f['epochs']} | "
-            f"{f['train_images_per_second']:.0f} | {100 * f['peak_fraction']:.0f}% | {f['infer_batch_1']:.0f} | "
-            f"{f['infer_batch_1024']:.0f} | {f['multiply_adds'] / 1e6:.1f} | {100 * f['test_accuracy']:.2f}% |"
+            f"{f['train_images_per_second']:.0f} | {100 * f['peak_fraction']:.0f}% | "
+            f"{f['keras_batch_1']:.0f} / {f['litert_batch_1']:.0f} | {f['keras_batch_1024']:.0f} / "
+            f"{f['litert_batch_1024']:.0f} | {f['multiply_adds'] / 1e6:.1f} | {100 * f['test_accuracy']:.2f}% |"
         )
     return "\n".join(lines) + "\n"
 

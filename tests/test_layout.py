@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "mnist_dvc.sources": 2, "mnist_dvc.sources.bundled": 2, "mnist_dvc.sources.url": 2,
     "mnist_dvc.sources.kaggle": 2, "mnist_dvc.sources.idx_folder": 2,
     "mnist_dvc.model": 2, "mnist_dvc.model.architectures": 2, "mnist_dvc.model.files": 2,
+    "mnist_dvc.model.serving": 2,
     "mnist_dvc.formats": 1, "mnist_dvc.formats.idx": 1, "mnist_dvc.formats.kaggle_csv": 1,
     "mnist_dvc.formats.prepared_arrays": 1, "mnist_dvc.formats.training_log": 1,
     "mnist_dvc.reports": 1, "mnist_dvc.reports.charts": 1, "mnist_dvc.reports.digit_grids": 1,

@@ -1,0 +1,101 @@
+"""Inference speed of the model, Keras and LiteRT side by side, at batch 1 and batch 1,024.
+
+    .venv/bin/python -m bench.inference [--model models/model.keras]
+
+Measures, on this machine, images/s of the committed model (its trained weights) and of the tutorial's
+architecture (fresh weights: speed does not depend on their values) through a compiled Keras call
+(`tf.function`) and through LiteRT (`mnist_dvc.model.serving`), and how far LiteRT's probabilities are
+from Keras's on the test images (labels that differ, largest difference). `bench/compare.py` (`make bench`)
+reports the same rates for each recipe it trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from tools.workspace import PROJECT_ROOT
+
+BATCH_SIZES = (1, 1024)
+
+
+def images_per_second(predict: Callable[[np.ndarray], object], images: np.ndarray, batch_size: int,
+                      seconds: float = 5.0) -> float:
+    """Images/s of `predict` on consecutive batches of `batch_size` test images, timed for about `seconds`."""
+    batches = [images[start:start + batch_size] for start in range(0, len(images) - batch_size + 1, batch_size)]
+    predict(batches[0])  # the first call compiles or plans
+    calls, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        predict(batches[calls % len(batches)])
+        calls += 1
+    return calls * batch_size / (time.perf_counter() - started)
+
+
+def keras_forward(model) -> Callable[[np.ndarray], np.ndarray]:
+    """A compiled forward pass of the Keras model, as a service would call it (no `model.predict` loop)."""
+    import tensorflow as tf
+
+    forward = tf.function(lambda batch: model(batch, training=False))
+    return lambda batch: forward(tf.constant(batch, dtype=tf.float32)).numpy()
+
+
+def inference_rates(model, images: np.ndarray) -> dict[str, float]:
+    """{"keras_batch_1": images/s, ..., "litert_batch_1024": images/s} for `model` on `images` (n, 28, 28, 1)."""
+    from mnist_dvc.model.serving import LiteRTPredictor, to_litert
+
+    pixels = images.astype(np.float32)
+    forward, flatbuffer = keras_forward(model), to_litert(model)
+    # LiteRT with one thread for one image (a second thread only adds hand-over: 5,500 against 4,500 images/s
+    # here), and with every CPU for large batches, as Keras's compute.threads does.
+    runners = {"keras": {size: forward for size in BATCH_SIZES},
+               "litert": {size: LiteRTPredictor(flatbuffer, threads=1 if size == 1 else len(os.sched_getaffinity(0))).predict
+                          for size in BATCH_SIZES}}
+    return {f"{name}_batch_{size}": images_per_second(runs[size], pixels, size)
+            for name, runs in runners.items() for size in BATCH_SIZES}
+
+
+def agreement(model, images: np.ndarray) -> tuple[int, float]:
+    """(test images whose LiteRT label differs from Keras's, largest probability difference)."""
+    from mnist_dvc.model.serving import LiteRTPredictor
+
+    keras_probabilities = model.predict(images, batch_size=1024, verbose=0)
+    litert_probabilities = LiteRTPredictor.from_keras(model).predict(images)
+    differing = int(np.sum(keras_probabilities.argmax(axis=1) != litert_probabilities.argmax(axis=1)))
+    return differing, float(np.max(np.abs(keras_probabilities - litert_probabilities)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=PROJECT_ROOT / "models/model.keras")
+    parser.add_argument("--test-images", type=Path, default=PROJECT_ROOT / "data/prepared/test_images.npy")
+    args = parser.parse_args(argv)
+
+    from mnist_dvc.compute import ComputeParams, configure_compute
+    from mnist_dvc.model.architectures import Augmentation, build_tutorial_model
+    from mnist_dvc.model.files import load_model
+
+    # The predict stage's kernels and threads (params.yaml's defaults): what a user of this machine gets.
+    configure_compute(ComputeParams(portable_kernels=True, threads=2))
+    images = np.load(args.test_images)
+    model = load_model(args.model)
+    differing, largest = agreement(model, images)
+    models = {"ours (committed model)": model,
+              "tutorial (its architecture)": build_tutorial_model(Augmentation(0.0, 0.0, 0.0), random_seed=0)}
+    print("| model | Keras, batch 1 | LiteRT, batch 1 | Keras, batch 1024 | LiteRT, batch 1024 |")
+    print("|---|---|---|---|---|")
+    for name, candidate in models.items():
+        rates = inference_rates(candidate, images)
+        print(f"| {name} | {rates['keras_batch_1']:.0f} | {rates['litert_batch_1']:.0f} | "
+              f"{rates['keras_batch_1024']:.0f} | {rates['litert_batch_1024']:.0f} |", flush=True)
+    print(f"\nimages/s. LiteRT against Keras on the {len(images)} test images: {differing} labels differ, "
+          f"largest probability difference {largest:.2e}.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
