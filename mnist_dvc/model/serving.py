@@ -4,7 +4,7 @@ A Keras call costs milliseconds whatever the batch (TensorFlow's dispatch, and o
 kernels for each new shape): about 250 images/s one at a time on this project's 2-core machine, for a
 forward pass of 3.4 M multiply-adds. Keras's own export writes the same network as a LiteRT flatbuffer
 whose interpreter (XNNPACK kernels, planned once) runs it at thousands of images/s one at a time, with
-the same labels and probabilities within about 1e-6 of Keras's (`bench/compare.py` measures both).
+the same labels and probabilities within about 1e-6 of Keras's (`bench/inference.py` measures both).
 
     predictor = LiteRTPredictor.from_keras(load_model(Path("models/model.keras")))
     probabilities = predictor.predict(images)  # uint8 or float pixels 0-255, (n, 28, 28) or (n, 28, 28, 1)
