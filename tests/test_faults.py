@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from tools.dvc_state import heal_rwlock, no_rwlock_writer
+from tools.lineage import stage_dependencies
 from tools.workspace import ALL_STAGES, PROJECT_ROOT, CommandFailed, dvc, run, stages_run
 
 # How long after DVC says "Running stage" the kill may come: up to a little past each stage's usual
@@ -31,12 +32,7 @@ LATEST_KILL_SECONDS = {"fetch": 5.0, "preprocess": 4.0, "train": 12.0, "evaluate
 
 def stage_outputs(repo: Path, stage: str) -> list[str]:
     """Every path `stage` writes: its outs, metrics and plots, as dvc.yaml declares them."""
-    declared = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"][stage]
-    paths = []
-    for kind in ("outs", "metrics", "plots"):
-        for entry in declared.get(kind, []):
-            paths.append(next(iter(entry)) if isinstance(entry, dict) else entry)
-    return paths
+    return stage_dependencies(yaml.safe_load((repo / "dvc.yaml").read_text()))[stage]["outs"]
 
 
 def files_under(root: Path, relative: str) -> dict[str, bytes]:
