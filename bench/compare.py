@@ -3,7 +3,8 @@
 For each recipe it measures, in one process on one machine: end-to-end `dvc repro` time, training time
 and training images/s, test accuracy, inference images/s at batch 1 and batch 1,024 (Keras and
 LiteRT, see bench/inference.py), and training throughput as a fraction of the CPU's measured fp32 peak
-(a large square matmul). It writes
+(a large square matmul); and for the files of its export stage (ONNX, float and int8 LiteRT) their
+sizes, the test accuracy the stage recorded and their images/s at batch 1 and 1,024. It writes
 `bench/results.md` and prints it.
 
     make bench                                        # both recipes (about 30 minutes on 2 cores)
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.inference import inference_rates
+from bench.inference import exported_figures, exported_table, inference_rates
 from tools.workspace import PROJECT_ROOT, dvc, make_workspace
 
 # The tutorial's model and procedure, expressed as params of this pipeline (see the README).
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_tensorflow(random_seed=0, compute=ComputeParams(portable_kernels=True, threads=0))
     peak = measure_fp32_peak()
     print(f"fp32 peak (4096^2 matmul): {peak:.1f} GFLOP/s", flush=True)
-    rows = {}
+    rows: dict[str, dict[str, float]] = {}
+    exported: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="mnist-bench-") as parent:
         for name in args.recipes:
             print(f"running the {name} recipe ...", flush=True)
@@ -113,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
             figures.update(inference_rates(model, images))
             rows[name] = figures
             print(f"{name}: {json.dumps({k: round(v, 4) for k, v in figures.items()})}", flush=True)
-    table = render(rows, peak)
+            exported[name] = exported_figures(workspace / "models", json.loads(
+                (workspace / "metrics/export.json").read_text()), images)
+            print(f"{name}, exported: {json.dumps(exported[name])}", flush=True)
+    table = render(rows, peak) + "\nThe export stage's files (sizes, the test accuracy the stage recorded, speed):\n\n" + \
+        exported_table(exported, {name: figures["test_accuracy"] for name, figures in rows.items()})
     args.out.write_text(table)
     print(table)
     return 0

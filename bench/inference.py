@@ -6,12 +6,14 @@ Measures, on this machine, images/s of the committed model (its trained weights)
 architecture (fresh weights: speed does not depend on their values) through a compiled Keras call
 (`tf.function`) and through LiteRT (`mnist_dvc.model.serving`), and how far LiteRT's probabilities are
 from Keras's on the test images (labels that differ, largest difference). `bench/compare.py` (`make bench`)
-reports the same rates for each recipe it trains.
+reports the same rates for each recipe it trains. Then the same for the files of the export stage
+(ONNX through onnxruntime, float and int8 LiteRT), with their sizes and the test accuracy the stage recorded.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from collections.abc import Callable
@@ -47,7 +49,8 @@ def keras_forward(model) -> Callable[[np.ndarray], np.ndarray]:
 def inference_rates(model, images: np.ndarray, flatbuffer: bytes | None = None) -> dict[str, float]:
     """{"keras_batch_1": images/s, ..., "litert_batch_1024": images/s} for `model` on `images` (n, 28, 28, 1);
     `flatbuffer` is the model's LiteRT form if the caller already has it."""
-    from mnist_dvc.model.serving import LiteRTPredictor, to_litert
+    from mnist_dvc.model.export import to_litert
+    from mnist_dvc.model.serving import LiteRTPredictor
 
     pixels = images.astype(np.float32)
     forward, flatbuffer = keras_forward(model), flatbuffer or to_litert(model)
@@ -58,6 +61,52 @@ def inference_rates(model, images: np.ndarray, flatbuffer: bytes | None = None) 
                           for size in BATCH_SIZES}}
     return {f"{name}_batch_{size}": images_per_second(runs[size], pixels, size)
             for name, runs in runners.items() for size in BATCH_SIZES}
+
+
+EXPORTED_FORMATS = {"onnx": ("ONNX (onnxruntime)", "model.onnx"), "litert": ("LiteRT float32", "model.tflite"),
+                    "litert_int8": ("LiteRT int8", "model_int8.tflite")}
+
+
+def onnx_runner(onnx_model: bytes, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = onnxruntime.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda batch: session.run(None, {name: batch})[0]
+
+
+def exported_figures(models_dir: Path, summary: dict, images: np.ndarray) -> dict[str, dict[str, float]]:
+    """For each format the export stage wrote into `models_dir`: its size, the test accuracy and agreement
+    the stage recorded (`summary`, metrics/export.json), and its images/s at batch 1 and 1,024."""
+    from mnist_dvc.model.serving import LiteRTPredictor
+
+    pixels = images.astype(np.float32)
+    cpus = len(os.sched_getaffinity(0))
+    figures = {}
+    for key, (_, file_name) in EXPORTED_FORMATS.items():
+        content = (models_dir / file_name).read_bytes()
+        rates = {}
+        for size in BATCH_SIZES:
+            threads = 1 if size == 1 else cpus  # as for LiteRT above
+            run = onnx_runner(content, threads) if key == "onnx" else LiteRTPredictor(content, threads).predict
+            rates[f"batch_{size}"] = images_per_second(run, pixels, size)
+        figures[key] = {"bytes": len(content), "test_accuracy": summary[key]["test_accuracy"],
+                        "label_agreement": summary[key]["label_agreement"], **rates}
+    return figures
+
+
+def exported_table(rows: dict[str, dict[str, dict[str, float]]], keras_accuracy: dict[str, float]) -> str:
+    """Markdown: one row per recipe and exported format."""
+    lines = ["| recipe | format | size (KB) | test accuracy (Keras) | same label as Keras | img/s, batch 1 | "
+             "img/s, batch 1024 |", "|---|---|---|---|---|---|---|"]
+    for recipe, formats in rows.items():
+        for key, f in formats.items():
+            lines.append(f"| {recipe} | {EXPORTED_FORMATS[key][0]} | {f['bytes'] / 1000:.0f} | "
+                         f"{100 * f['test_accuracy']:.2f}% ({100 * keras_accuracy[recipe]:.2f}%) | "
+                         f"{100 * f['label_agreement']:.2f}% | {f['batch_1']:.0f} | {f['batch_1024']:.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def agreement(model, flatbuffer: bytes, images: np.ndarray) -> tuple[int, float]:
@@ -79,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from mnist_dvc.compute import ComputeParams, configure_compute
     from mnist_dvc.model.architectures import Augmentation, build_tutorial_model
     from mnist_dvc.model.files import load_model
-    from mnist_dvc.model.serving import to_litert
+    from mnist_dvc.model.export import to_litert
 
     # The predict stage's kernels and threads (params.yaml's defaults): what a user of this machine gets.
     configure_compute(ComputeParams(portable_kernels=True, threads=2))
@@ -98,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{rates['keras_batch_1024']:.0f} | {rates['litert_batch_1024']:.0f} |", flush=True)
     print(f"\nimages/s. LiteRT against Keras on the {len(images)} test images: {differing} labels differ, "
           f"largest probability difference {largest:.2e}.")
+    summary_path = args.model.parent.parent / "metrics/export.json"
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        print("\nThe export stage's files (`dvc repro export`):\n")
+        print(exported_table({"ours (committed model)": exported_figures(args.model.parent, summary, images)},
+                             {"ours (committed model)": summary["keras"]["test_accuracy"]}))
     return 0
 
 

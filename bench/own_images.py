@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def accuracy_on(model: object, paths: list[Path], labels: np.ndarray) -> tuple[float, int]:
-    predictions = predict_image_files(model, paths, batch_size=512)  # type: ignore[arg-type]
+    predictions = predict_image_files(lambda pixels: model.predict(pixels, batch_size=512, verbose=0), paths)  # type: ignore[attr-defined]
     failed = sum(prediction.error is not None for prediction in predictions)
     guessed = np.array([p.top_labels[0] if p.error is None else -1 for p in predictions])
     return float(np.mean(guessed == labels)), failed

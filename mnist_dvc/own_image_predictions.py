@@ -8,14 +8,17 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+from collections.abc import Callable
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from mnist_dvc.digits import IMAGE_SIDE, NUM_CLASSES
 from mnist_dvc.own_images import LoadedImage, image_paths, load_image
 from mnist_dvc.reports.digit_grids import draw_digit_grid
+
+# Probabilities (n, 10) of uint8 images (n, 28, 28, 1): a Keras model's `predict`, or a LiteRT predictor's.
+Predict = Callable[[np.ndarray], np.ndarray]
 
 OWN_IMAGES_COLUMNS = ("file", "label", "confidence", "second_label", "second_confidence", "third_label",
                       "third_confidence", "error")
@@ -32,11 +35,11 @@ class ImagePrediction:
     error: str | None = None
 
 
-def predict_loaded(model: keras.Model, loaded: list[LoadedImage], batch_size: int) -> list[ImagePrediction]:
+def predict_loaded(predict: Predict, loaded: list[LoadedImage]) -> list[ImagePrediction]:
     """Predict every image that loaded; the others keep their error."""
     readable = [item for item in loaded if item.pixels is not None]
-    probabilities = (model.predict(np.stack([item.pixels for item in readable])[..., np.newaxis],  # type: ignore[misc]
-                                   batch_size=batch_size, verbose=0) if readable else np.zeros((0, NUM_CLASSES)))
+    probabilities = (predict(np.stack([item.pixels for item in readable])[..., np.newaxis])  # type: ignore[misc]
+                     if readable else np.zeros((0, NUM_CLASSES)))
     by_path = {}
     for item, row in zip(readable, probabilities, strict=True):
         order = np.argsort(-row, kind="stable")[:3]
@@ -69,10 +72,10 @@ def draw_contact_sheet(predictions: list[ImagePrediction], heading: str, path: P
     draw_digit_grid(images, titles, heading, path)
 
 
-def predict_image_files(model: keras.Model, inputs: list[Path], batch_size: int) -> list[ImagePrediction]:
+def predict_image_files(predict: Predict, inputs: list[Path]) -> list[ImagePrediction]:
     """Every image file named in `inputs` (files, or folders searched for image files), predicted."""
     paths = image_paths(inputs)
-    return predict_loaded(model, [load_image(path) for path in paths], batch_size)
+    return predict_loaded(predict, [load_image(path) for path in paths])
 
 
 def _display_path(path: Path, relative_to: Path | None) -> str:

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if not own_folder.is_dir():
         raise PipelineError(f"{own_folder} (predict.images): expected a folder of image files (it may be empty). "
                             f"Received: {'a file' if own_folder.exists() else 'no such folder'}")
-    own = predict_image_files(model, [own_folder], params.batch_size)
+    own = predict_image_files(lambda pixels: model.predict(pixels, batch_size=params.batch_size, verbose=0), [own_folder])
     # One bad image must not hold up the whole pipeline: its error goes into the CSV and the log.
     for failure in failures(own):
         logger.warning("skipped: %s", failure.error)

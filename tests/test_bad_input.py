@@ -33,6 +33,7 @@ from stages.fetch import write_raw
 from stages.preprocess import PreprocessParams, prepare_splits
 from tests.conftest import PROJECT_ROOT, synthetic_digits
 from tests.sources import kaggle_csv
+from tools.workspace import ALL_STAGES
 
 Breaker = Callable[[Path], None]
 
@@ -444,6 +445,12 @@ CASES = [
          ("model.keras: expected a .keras model archive. Received: unreadable file",)),
     Case("model-truncated", "evaluate", edit("model.keras", lambda b: b[: len(b) // 2]),
          ("model.keras: expected a .keras model archive. Received: unreadable file",)),
+    Case("model-truncated-for-export", "export", edit("model.keras", lambda b: b[: len(b) // 3]),
+         ("model.keras: expected a .keras model archive. Received: unreadable file",)),
+    Case("prepared-calibration-images-missing", "export", delete("prepared/val_images.npy"),
+         ("prepared/val_images.npy: expected a prepared array (run the preprocess stage). Received: no such file",)),
+    Case("params-export-agreement-above-1", "export", set_param("export", "min_float_label_agreement", 2),
+         ("params.yaml: export.min_float_label_agreement must be a fraction from 0 to 1. Received: 2",)),
     Case("model-is-a-directory", "evaluate", both(delete("model.keras"), lambda root: (root / "model.keras").mkdir()),
          ("model.keras: expected a trained model (run the train stage). Received: a directory",)),
     Case("model-with-a-lambda-layer", "predict", save_lambda_model,
@@ -484,6 +491,8 @@ def valid_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     document = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
     document["fetch"]["local_path"] = EXTERNAL  # relative: each test runs in its own copy of this folder
     document["predict"]["images"] = "own"
+    # An untrained model's near-ties move when quantised: only a broken conversion should fail export here.
+    document["export"]["max_int8_accuracy_change"] = 1.0
     (root / "params.yaml").write_text(yaml.safe_dump(document))
     images, labels = synthetic_digits(per_class=6, seed=0)
     test_images, test_labels = synthetic_digits(per_class=1, seed=1)
@@ -524,7 +533,7 @@ def test_the_valid_inputs_pass_every_stage_but_train(valid_inputs: Path, tmp_pat
     for breaks in (idx_source, kaggle_source):
         breaks(tmp_path)
         assert importlib.import_module("stages.fetch").main(stage_argv("fetch", tmp_path)) == 0, breaks
-    for stage in ("preprocess", "evaluate", "predict"):
+    for stage in ("preprocess", "evaluate", "predict", "export"):
         assert importlib.import_module(f"stages.{stage}").main(stage_argv(stage, tmp_path)) == 0, stage
 
 
@@ -553,7 +562,7 @@ def test_bad_input_is_refused_clearly_and_writes_nothing(case: Case, valid_input
 
 
 def test_the_suite_covers_every_stage_and_kind() -> None:
-    assert {case.stage for case in CASES} == {"fetch", "preprocess", "train", "evaluate", "predict"}
+    assert {case.stage for case in CASES} == set(ALL_STAGES)
     kinds = {case.id.split("-")[0] for case in CASES}
     assert {"idx", "raw", "csv", "kaggle", "url", "params", "prepared", "model"} <= kinds
 

@@ -16,7 +16,7 @@ from tools.code_deps import code_files, project_modules
 
 PIPELINE = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
 STAGES: dict[str, dict[str, Any]] = PIPELINE["stages"]
-EXPECTED_ORDER = ["fetch", "preprocess", "train", "evaluate", "predict"]
+EXPECTED_ORDER = ["fetch", "preprocess", "train", "evaluate", "predict", "export"]
 
 
 def entry_module(stage: dict[str, Any]) -> str:
@@ -29,7 +29,7 @@ def declared(stage: dict[str, Any], kind: str) -> list[str]:
     return [next(iter(entry)) if isinstance(entry, dict) else entry for entry in stage.get(kind, [])]
 
 
-def test_the_five_stages_in_order() -> None:
+def test_the_six_stages_in_order() -> None:
     assert list(STAGES) == EXPECTED_ORDER
     assert all(STAGES[name].get("desc") for name in EXPECTED_ORDER)
 

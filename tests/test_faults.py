@@ -27,7 +27,7 @@ from tools.workspace import ALL_STAGES, PROJECT_ROOT, CommandFailed, dvc, run, s
 
 # How long after DVC says "Running stage" the kill may come: up to a little past each stage's usual
 # length on the small profile, so that some kills land after the stage's end (the run then simply finishes).
-LATEST_KILL_SECONDS = {"fetch": 5.0, "preprocess": 4.0, "train": 12.0, "evaluate": 6.0, "predict": 5.0}
+LATEST_KILL_SECONDS = {"fetch": 5.0, "preprocess": 4.0, "train": 12.0, "evaluate": 6.0, "predict": 5.0, "export": 12.0}
 
 
 def stage_outputs(repo: Path, stage: str) -> list[str]:

@@ -80,7 +80,8 @@ def switch_to_kaggle_csvs(repo: Path) -> None:
 LINEAGE: list[tuple[str, Change, list[str]]] = [
     ("nothing", lambda repo: None, []),
     ("an image added to predict.images", add_own_image, ["predict"]),
-    ("fetch.max_test_images", params("fetch", "max_test_images", 150), ["fetch", "preprocess", "evaluate", "predict"]),
+    ("fetch.max_test_images", params("fetch", "max_test_images", 150),
+     ["fetch", "preprocess", "evaluate", "predict", "export"]),
     # A chart's look never retrains the model: train imports no plotting code.
     ("mnist_dvc/reports/charts.py (no training)", edit_code("mnist_dvc/reports/charts.py"), ["evaluate", "predict"]),
     ("stages/train.py (same model out)", edit_code("stages/train.py"), ["train"]),
@@ -102,7 +103,7 @@ def test_a_change_reruns_exactly_its_stages(repo: Path, change: str, apply: Chan
     assert "Data and pipelines are up to date." in dvc(repo, "status")
 
 
-def test_switching_to_kaggle_csvs_reruns_all_five_and_predicts_test_csv(repo: Path) -> None:
+def test_switching_to_kaggle_csvs_reruns_every_stage_and_predicts_test_csv(repo: Path) -> None:
     """fetch.source: kaggle, with Kaggle-format CSVs of the small profile's raw data: 600 labelled rows
     in train.csv and 200 unlabelled in test.csv."""
     labels = read_idx(repo / "data/raw" / RAW_FILE_NAMES[1], 1)
@@ -182,7 +183,7 @@ def test_every_file_and_key_of_the_lineage_table_reruns_exactly_its_rows_stages(
     for row in rows:
         for item in row.items:
             assert tuple(stage for stage in ALL_STAGES if stage in seen.get(item, set())) == row.direct, item
-    # Then the real `dvc repro` with only the code edits: all five stages run, and every output comes out
+    # Then the real `dvc repro` with only the code edits: every stage runs, and every output comes out
     # byte-identical. So any one of those edits alone reruns exactly its row's stages and nothing after them.
     run_git(repo, "checkout", "params.yaml")
     outputs_before = _output_hashes(repo)

@@ -22,6 +22,7 @@ from mnist_dvc.own_images import ImageError, image_paths, load_image, normalise_
 from mnist_dvc.sources.bundled import load_bundled, locate_bundled_file
 from stages import predict
 from stages.train import TrainParams, compile_model, fit
+from tests.conftest import PROJECT_ROOT
 from tools.digit_rendering import STYLES, Style, render, save_rendered
 
 
@@ -184,6 +185,56 @@ def test_the_images_command_with_no_images_is_an_error(untrained_model: Path, tm
     assert not (tmp_path / "out").exists()
 
 
+def test_the_images_command_runs_a_litert_model_without_importing_tensorflow(untrained_model: Path,
+                                                                          tmp_path: Path) -> None:
+    """The fast path: the export stage's `.tflite` file, read by LiteRT's interpreter alone, gives the Keras
+    model's predictions in a process that never imports TensorFlow or Keras."""
+    import subprocess
+    import sys
+
+    from mnist_dvc.model.export import to_litert
+    from mnist_dvc.model.files import load_model
+
+    model = load_model(untrained_model)
+    last = model.layers[-1]  # a steeper last layer: fresh weights would give ten nearly equal probabilities
+    kernel, bias = last.get_weights()
+    last.set_weights([kernel * 50.0, bias])
+    (tmp_path / "model.tflite").write_bytes(to_litert(model))
+    steep_keras = tmp_path / "model.keras"
+    save_model(model, steep_keras)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for width in (40, 60, 80):
+        Image.fromarray(stroke_digit(width=width).astype(np.uint8)).save(folder / f"seven-{width}.png")
+    script = ("import sys\nfrom mnist_dvc import predict_images\n"
+              f"status = predict_images.main([{str(folder)!r}, '--model', {str(tmp_path / 'model.tflite')!r}, "
+              f"'--out-dir', {str(tmp_path / 'litert')!r}])\n"
+              "print(sorted(name for name in sys.modules if name.split('.')[0] in ('tensorflow', 'keras')))\n"
+              "sys.exit(status)\n")
+    finished = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                              timeout=120, check=False)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.splitlines()[-1] == "[]"
+    assert predict_images.main([str(folder), "--model", str(steep_keras), "--out-dir", str(tmp_path / "keras")]) == 0
+    litert_rows, keras_rows = (list(csv.DictReader((tmp_path / name / "predictions.csv").open()))
+                               for name in ("litert", "keras"))
+    assert [row["file"] for row in litert_rows] == [row["file"] for row in keras_rows] and len(litert_rows) == 3
+    for litert_row, keras_row in zip(litert_rows, keras_rows, strict=True):
+        assert litert_row["label"] == keras_row["label"]
+        assert abs(float(litert_row["confidence"]) - float(keras_row["confidence"])) <= 1e-4
+
+
+def test_a_missing_or_broken_litert_model_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Image.fromarray(stroke_digit().astype(np.uint8)).save(tmp_path / "seven.png")
+    missing = tmp_path / "models/model.tflite"
+    assert predict_images.main([str(tmp_path / "seven.png"), "--model", str(missing)]) == 1
+    assert f"{missing}: expected a LiteRT model (run `dvc repro export`). Received: no such file" in capsys.readouterr().err
+    (tmp_path / "broken.tflite").write_bytes(b"not a flatbuffer" * 8)
+    assert predict_images.main([str(tmp_path / "seven.png"), "--model", str(tmp_path / "broken.tflite")]) == 1
+    assert f"{tmp_path / 'broken.tflite'}: expected a LiteRT (.tflite) flatbuffer. Received: 128 bytes it cannot " \
+           "read" in capsys.readouterr().err
+
+
 def test_the_predict_stage_requires_all_its_arguments() -> None:
     with pytest.raises(SystemExit) as exited:
         predict.main(["--prepared-dir", "data/prepared"])
@@ -221,7 +272,7 @@ def test_redrawn_test_digits_are_recognised_as_well_as_the_originals(
     per_style = {}
     for style in STYLES:
         paths = [save_rendered(digit, style, seed, tmp_path / f"{style.name}-{seed}") for seed, digit in enumerate(digits)]
-        predictions = predict_image_files(model, paths, batch_size=256)
+        predictions = predict_image_files(lambda pixels: model.predict(pixels, batch_size=256, verbose=0), paths)
         assert all(prediction.error is None for prediction in predictions), style.name
         per_style[style.name] = float(np.mean(np.array([p.top_labels[0] for p in predictions]) == labels))
     overall = float(np.mean(list(per_style.values())))

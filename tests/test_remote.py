@@ -249,7 +249,7 @@ def test_experiments_travel_between_clones_through_git_and_the_remote(shared: tu
         clone = fresh_clone(origin, tmp_path / name)
         dvc(clone, "pull", machine=machine)
         output = dvc(clone, "exp", "run", "-n", name, "-S", f"train.random_seed={seed}", machine=machine)
-        assert stages_run(output) == ["train", "evaluate", "predict"], output
+        assert stages_run(output) == ["train", "evaluate", "predict", "export"], output
         models[name] = digest(clone / "models/model.keras")
         dvc(clone, "exp", "push", "origin", name, machine=machine)
     assert models["seed-a"] != models["seed-b"]

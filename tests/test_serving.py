@@ -10,7 +10,8 @@ import pytest
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.model.architectures import Augmentation, build_compact_model, build_tutorial_model
 from mnist_dvc.model.files import load_model, save_model
-from mnist_dvc.model.serving import LiteRTPredictor, to_litert
+from mnist_dvc.model.export import to_litert
+from mnist_dvc.model.serving import LiteRTPredictor
 from tests.conftest import synthetic_digits
 
 BUILDERS = {"compact": build_compact_model, "tutorial": build_tutorial_model}

@@ -98,7 +98,7 @@ def test_missing_hashes_outputs_and_stages_are_differences() -> None:
 
 def test_stages_restored_instead_of_run_are_named() -> None:
     output = "Running stage 'fetch':\nStage 'preprocess' is cached - skipping run, checking out outputs\n" \
-             "Running stage 'train':\nRunning stage 'evaluate':\nRunning stage 'predict':\n"
+             "Running stage 'train':\nRunning stage 'evaluate':\nRunning stage 'predict':\nRunning stage 'export':\n"
     assert unrun_stages(output) == ["stage 'preprocess' was not run (restored or skipped)"]
 
 

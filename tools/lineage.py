@@ -90,7 +90,7 @@ def lineage_rows(pipeline: dict[str, Any]) -> list[Row]:
 
 
 def _names(stages: tuple[str, ...]) -> str:
-    return "all five" if stages == ALL_STAGES else ", ".join(stages) if stages else "nothing"
+    return "every stage" if stages == ALL_STAGES else ", ".join(stages) if stages else "nothing"
 
 
 def markdown(rows: list[Row]) -> str:

@@ -6,60 +6,53 @@ forward pass of 3.4 M multiply-adds. Keras's own export writes the same network 
 whose interpreter (XNNPACK kernels, planned once) runs it at thousands of images/s one at a time, with
 the same labels and probabilities within about 1e-6 of Keras's (`bench/inference.py` measures both).
 
-    predictor = LiteRTPredictor.from_keras(load_model(Path("models/model.keras")))
+    predictor = LiteRTPredictor(Path("models/model.tflite").read_bytes())
     probabilities = predictor.predict(images)  # uint8 or float pixels 0-255, (n, 28, 28) or (n, 28, 28, 1)
 
-This is for a process that keeps the model and predicts as requests come (a service, a loop): the
-conversion takes a second or two, so the pipeline's stages and the `predict_images` command, which
-predict their images in large batches once, keep the Keras model.
+The flatbuffer comes from the export stage (`models/model.tflite`), or from a Keras model in memory
+(`LiteRTPredictor.from_keras`, about 1.5 s). This module imports neither TensorFlow nor Keras (the
+interpreter is the `ai-edge-litert` package, a few MB), so a process that only predicts starts in well
+under a second instead of TensorFlow's 3-4 s: the `predict_images` command's fast path.
 """
 
 from __future__ import annotations
 
-import tempfile
-import warnings
-from pathlib import Path
-
-import keras
 import numpy as np
 
 from mnist_dvc.digits import IMAGE_SIDE, NUM_CLASSES
 from mnist_dvc.errors import PipelineError
 
 
-def to_litert(model: keras.Model) -> bytes:
-    """The model as a LiteRT flatbuffer (float32, inference only: augmentation and dropout are left out)."""
-    with tempfile.TemporaryDirectory(prefix="mnist-litert-") as folder:
-        path = Path(folder) / "model.tflite"
-        model.export(str(path), format="litert", verbose=False)
-        return path.read_bytes()
+def _interpreter(flatbuffer: bytes, threads: int, source: str):
+    from ai_edge_litert.interpreter import Interpreter
 
-
-def _interpreter(flatbuffer: bytes, threads: int):
-    import tensorflow as tf
-
-    with warnings.catch_warnings():  # TensorFlow 2.21 announces the interpreter's move to ai-edge-litert
-        warnings.simplefilter("ignore", UserWarning)
-        return tf.lite.Interpreter(model_content=flatbuffer, num_threads=threads)
+    try:
+        return Interpreter(model_content=flatbuffer, num_threads=threads)
+    except ValueError as error:
+        raise PipelineError(f"{source}: expected a LiteRT (.tflite) flatbuffer. Received: {len(flatbuffer)} "
+                            f"bytes it cannot read ({error})") from None
 
 
 class LiteRTPredictor:
     """Class probabilities of digit images from a LiteRT flatbuffer of the project's model."""
 
-    def __init__(self, flatbuffer: bytes, threads: int = 1) -> None:
+    def __init__(self, flatbuffer: bytes, threads: int = 1, source: str = "LiteRT model") -> None:
+        """`source` names the flatbuffer in error messages (its file, if it came from one)."""
         # One thread: for one image, or a few, the work of a layer is too small to share between threads
         # (measured here at batch 1: 5,500 images/s with one thread, 4,500 with two).
-        self._interpreter = _interpreter(flatbuffer, threads)
+        self._interpreter = _interpreter(flatbuffer, threads, source)
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
         input_shape, output_shape = (tuple(int(side) for side in details["shape"]) for details in (self._input, self._output))
         if input_shape[1:] != (IMAGE_SIDE, IMAGE_SIDE, 1) or output_shape[1:] != (NUM_CLASSES,):
-            raise PipelineError(f"LiteRT model: expected input (n, {IMAGE_SIDE}, {IMAGE_SIDE}, 1) and output (n, "
+            raise PipelineError(f"{source}: expected input (n, {IMAGE_SIDE}, {IMAGE_SIDE}, 1) and output (n, "
                                 f"{NUM_CLASSES}). Received: input {input_shape}, output {output_shape}")
         self._batch_size = 0
 
     @classmethod
-    def from_keras(cls, model: keras.Model, threads: int = 1) -> LiteRTPredictor:
+    def from_keras(cls, model, threads: int = 1) -> LiteRTPredictor:  # a keras.Model (not imported here)
+        from mnist_dvc.model.export import to_litert
+
         return cls(to_litert(model), threads)
 
     def predict(self, images: np.ndarray) -> np.ndarray:

@@ -1,0 +1,192 @@
+"""The export stage: ONNX, float LiteRT and int8 LiteRT files that predict what the Keras model predicts."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_dvc.errors import ParamsError, PipelineError
+from mnist_dvc.model.architectures import Augmentation, build_compact_model
+from mnist_dvc.model.export import to_int8_litert, to_litert, to_onnx, widen_calibrated_ranges, widen_range
+from mnist_dvc.model.files import load_model, save_model
+from mnist_dvc.model.serving import LiteRTPredictor
+from mnist_dvc.params import parse_section
+from stages.export import ExportParams, FormatScore, check_scores, onnx_probabilities, score_format
+from tests.conftest import synthetic_digits
+
+DEFAULTS = {"calibration_images": 500, "min_float_label_agreement": 0.9999, "max_int8_accuracy_change": 0.001,
+            "batch_size": 1024}
+
+
+# --- widening the calibrated ranges -----------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [8.011271, 6.1125193, 255.0, 1e-3, -4.75, -0.0123, 3.0e7, 1.0, 0.5])
+def test_a_widened_range_holds_the_value_within_one_step_of_8_bits(value: float) -> None:
+    maximum, minimum = widen_range(value, upward=True), widen_range(value, upward=False)
+    assert minimum <= value <= maximum
+    assert maximum - minimum <= abs(value) * 2.0 ** -7
+    for bound in (maximum, minimum):  # 8 significant bits: a multiple of the step, and already widened
+        mantissa, _ = math.frexp(bound)
+        assert (mantissa * 2**8).is_integer()
+        assert widen_range(bound, upward=True) == widen_range(bound, upward=False) == bound
+
+
+def test_values_a_few_ulps_apart_widen_to_the_same_bound() -> None:
+    """What makes the int8 file the same on CPUs whose float kernels sum in another order."""
+    values = np.random.default_rng(0).uniform(0.01, 100.0, 2000).astype(np.float32)
+    nudged = np.nextafter(np.nextafter(values, np.float32(np.inf)), np.float32(np.inf))
+    same = [widen_range(float(a), True) == widen_range(float(b), True) for a, b in zip(values, nudged, strict=True)]
+    assert sum(same) >= len(values) - 1  # a pair straddles a step only with odds of about 1 in 30,000
+
+
+def test_zero_and_non_finite_bounds_are_kept() -> None:
+    assert widen_range(0.0, upward=True) == 0.0 and widen_range(0.0, upward=False) == 0.0
+    assert widen_range(math.inf, upward=True) == math.inf
+
+
+# --- params and checks ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("calibration_images", 0, "export.calibration_images must be a positive integer. Received: 0"),
+    ("min_float_label_agreement", 1.5, "export.min_float_label_agreement must be a fraction from 0 to 1"),
+    ("max_int8_accuracy_change", -0.1, "export.max_int8_accuracy_change must be a fraction from 0 to 1"),
+    ("batch_size", 0, "export.batch_size must be a positive integer. Received: 0"),
+])
+def test_bad_export_params_are_refused_by_key(key: str, value: object, message: str) -> None:
+    with pytest.raises(ParamsError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        parse_section({"export": {**DEFAULTS, key: value}}, "export", ExportParams, "params.yaml")
+
+
+def test_scores_count_accuracy_and_agreement_with_keras() -> None:
+    labels = np.array([0, 1, 2, 3])
+    keras_labels = np.array([0, 1, 2, 4])
+    probabilities = np.eye(10)[[0, 1, 5, 4]]
+    score = score_format("ONNX", 100, labels, keras_labels, probabilities)
+    assert score == FormatScore("ONNX", 100, 0.5, 0.75)
+    assert score.as_json() == {"bytes": 100, "test_accuracy": 0.5, "label_agreement": 0.75}
+
+
+def test_each_failed_check_names_its_format_key_and_figure() -> None:
+    params = ExportParams(**DEFAULTS)
+    good_float, good_int8 = FormatScore("ONNX", 1, 0.9961, 1.0), FormatScore("LiteRT int8", 1, 0.9955, 0.999)
+    check_scores(0.9961, [good_float], good_int8, params)  # -0.06 points: within 0.1
+    with pytest.raises(PipelineError, match=r"export, ONNX: expected the Keras model's label for at least 99\.99% of "
+                                            r"the test images \(export\.min_float_label_agreement\)\. Received: 99\.98%"):
+        check_scores(0.9961, [FormatScore("ONNX", 1, 0.9961, 0.9998)], good_int8, params)
+    for int8_accuracy, change in ((0.9948, "-0.13"), (0.9975, "+0.14")):
+        with pytest.raises(PipelineError, match=rf"export, LiteRT int8: expected a test accuracy within 0\.10 points "
+                                                rf"of the Keras model's 99\.61% \(export\.max_int8_accuracy_change\)\. "
+                                                rf"Received: .* \({re.escape(change)} points\)"):
+            check_scores(0.9961, [good_float], FormatScore("LiteRT int8", 1, int8_accuracy, 0.99), params)
+
+
+# --- the formats, on a real model ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """A compact CNN trained for 200 steps on synthetic digits (so that its activations have real ranges and
+    many of its decisions are clear), saved and loaded as the pipeline does; and held-out digits of the same kind."""
+    import keras
+
+    images, labels = synthetic_digits(per_class=40, seed=1)
+    model = build_compact_model(Augmentation(0.0, 0.0, 0.0), random_seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(0.005), loss="sparse_categorical_crossentropy")
+    model.fit(images[..., np.newaxis], labels, epochs=4, batch_size=8, verbose=0)  # 200 steps: BatchNorm settles
+    path = tmp_path_factory.mktemp("trained") / "model.keras"
+    save_model(model, path)
+    held_out, held_out_labels = synthetic_digits(per_class=20, seed=2)
+    return load_model(path), held_out[..., np.newaxis], held_out_labels
+
+
+def test_onnx_predicts_keras_probabilities(trained) -> None:
+    model, images, _ = trained
+    expected = model.predict(images, verbose=0)
+    onnx_model = to_onnx(model)
+    import onnx
+
+    onnx.checker.check_model(onnx.load_from_string(onnx_model))
+    for batch_size in (1, 7, 1024):
+        np.testing.assert_allclose(onnx_probabilities(onnx_model, images, batch_size, threads=1), expected, atol=1e-5)
+
+
+def test_int8_is_int8_and_predicts_nearly_what_keras_predicts(trained) -> None:
+    model, images, _ = trained
+    keras_probabilities = model.predict(images, verbose=0)
+    top_two = np.sort(keras_probabilities, axis=1)[:, -2:]
+    clear = top_two[:, 1] - top_two[:, 0] > 0.3  # decisions that 8-bit rounding should not move
+    assert clear.sum() >= 50
+    int8_model = to_int8_litert(model, images[:100])
+    assert int8_model == to_int8_litert(model, images[:100])  # the same bytes each time
+    float_size = len(to_litert(model))
+    assert len(int8_model) < float_size / 3  # int8 weights: a quarter of the float32 file, plus the graph
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_content=int8_model).get_tensor_details()
+    int8_elements = sum(int(np.prod(tensor["shape"])) for tensor in details if np.dtype(tensor["dtype"]) == np.int8)
+    float_elements = sum(int(np.prod(tensor["shape"])) for tensor in details if np.dtype(tensor["dtype"]) == np.float32)
+    assert int8_elements > 10 * float_elements  # weights and activations in 8 bits; float only at the edges
+    probabilities = LiteRTPredictor(int8_model).predict(images)
+    assert probabilities.shape == (len(images), 10) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=0.02)  # softmax of 8-bit inputs
+    same = probabilities.argmax(axis=1)[clear] == keras_probabilities.argmax(axis=1)[clear]
+    assert np.mean(same) >= 0.98
+
+
+def test_widened_ranges_are_the_only_change_to_a_calibrated_model(trained) -> None:
+    import tensorflow as tf
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model, images, _ = trained
+    calibrated = _calibrated(model, images[:50], tf)
+    widened, ranged = widen_calibrated_ranges(calibrated)
+    assert ranged >= 5
+    before, after = (flatbuffer_utils.convert_bytearray_to_object(bytearray(blob)) for blob in (calibrated, widened))
+    for old, new in zip(before.subgraphs[0].tensors, after.subgraphs[0].tensors, strict=True):
+        assert old.name == new.name and list(old.shape) == list(new.shape)
+        if old.quantization is not None and old.quantization.min is not None and len(old.quantization.min):
+            assert all(n <= o for o, n in zip(old.quantization.min, new.quantization.min, strict=True))
+            assert all(n >= o for o, n in zip(old.quantization.max, new.quantization.max, strict=True))
+
+
+def _calibrated(model, images: np.ndarray, tf) -> bytes:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        model.export(folder + "/saved_model", format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder + "/saved_model")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        samples = images.astype(np.float32)
+        converter.representative_dataset = lambda: ([samples[i:i + 1]] for i in range(len(samples)))
+        converter._experimental_calibrate_only = True  # noqa: SLF001
+        return converter.convert()
+
+
+# --- the stage, in the small-profile pipeline -------------------------------------------------------
+
+@pytest.mark.slow
+def test_the_stage_writes_checked_formats_that_runtimes_load(small_pipeline: Path) -> None:
+    import onnxruntime
+
+    repo = small_pipeline
+    summary = json.loads((repo / "metrics/export.json").read_text())
+    validation_images = len(np.load(repo / "data/prepared/val_labels.npy"))
+    assert summary["test_images"] == 200 and summary["calibration_images"] == validation_images < 100
+    for name, path in (("onnx", "models/model.onnx"), ("litert", "models/model.tflite"),
+                       ("litert_int8", "models/model_int8.tflite")):
+        assert summary[name]["bytes"] == (repo / path).stat().st_size
+    assert summary["onnx"]["label_agreement"] == summary["litert"]["label_agreement"] == 1.0
+    assert summary["onnx"]["test_accuracy"] == summary["keras"]["test_accuracy"]
+    test_images = np.load(repo / "data/prepared/test_images.npy")
+    keras_probabilities = load_model(repo / "models/model.keras").predict(test_images, verbose=0)
+    session = onnxruntime.InferenceSession(str(repo / "models/model.onnx"), providers=["CPUExecutionProvider"])
+    onnx_output = session.run(None, {session.get_inputs()[0].name: test_images.astype(np.float32)})[0]
+    np.testing.assert_allclose(onnx_output, keras_probabilities, atol=1e-5)
+    litert_output = LiteRTPredictor((repo / "models/model.tflite").read_bytes()).predict(test_images)
+    np.testing.assert_allclose(litert_output, keras_probabilities, atol=1e-5)
