@@ -12,7 +12,14 @@ import pytest
 
 from mnist_dvc.errors import ParamsError, PipelineError
 from mnist_dvc.model.architectures import Augmentation, build_compact_model
-from mnist_dvc.model.export import to_int8_litert, to_litert, to_onnx, widen_calibrated_ranges, widen_range
+from mnist_dvc.model.export import (
+    calibrated_float_model,
+    to_int8_litert,
+    to_litert,
+    to_onnx,
+    widen_calibrated_ranges,
+    widen_range,
+)
 from mnist_dvc.model.files import load_model, save_model
 from mnist_dvc.model.serving import LiteRTPredictor
 from mnist_dvc.params import parse_section
@@ -139,33 +146,21 @@ def test_int8_is_int8_and_predicts_nearly_what_keras_predicts(trained) -> None:
 
 
 def test_widened_ranges_are_the_only_change_to_a_calibrated_model(trained) -> None:
-    import tensorflow as tf
     from tensorflow.lite.tools import flatbuffer_utils
 
     model, images, _ = trained
-    calibrated = _calibrated(model, images[:50], tf)
+    calibrated = calibrated_float_model(model, images[:50])
     widened, ranged = widen_calibrated_ranges(calibrated)
     assert ranged >= 5
     before, after = (flatbuffer_utils.convert_bytearray_to_object(bytearray(blob)) for blob in (calibrated, widened))
+    changed = 0
     for old, new in zip(before.subgraphs[0].tensors, after.subgraphs[0].tensors, strict=True):
         assert old.name == new.name and list(old.shape) == list(new.shape)
         if old.quantization is not None and old.quantization.min is not None and len(old.quantization.min):
             assert all(n <= o for o, n in zip(old.quantization.min, new.quantization.min, strict=True))
             assert all(n >= o for o, n in zip(old.quantization.max, new.quantization.max, strict=True))
-
-
-def _calibrated(model, images: np.ndarray, tf) -> bytes:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder:
-        model.export(folder + "/saved_model", format="tf_saved_model", verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(folder + "/saved_model")
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        samples = images.astype(np.float32)
-        converter.representative_dataset = lambda: ([samples[i:i + 1]] for i in range(len(samples)))
-        converter._experimental_calibrate_only = True  # noqa: SLF001
-        return converter.convert()
+            changed += list(old.quantization.max) != list(new.quantization.max)
+    assert changed >= 1  # measured maxima are rarely on the 8-bit grid already
 
 
 # --- the stage, in the small-profile pipeline -------------------------------------------------------

@@ -87,11 +87,10 @@ def widen_calibrated_ranges(calibrated: bytes) -> tuple[bytes, int]:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), ranged
 
 
-def to_int8_litert(model: keras.Model, calibration_images: np.ndarray) -> bytes:
-    """The model as an int8 LiteRT flatbuffer: int8 weights (per channel) and activations, float input
-    (pixels 0-255) and output (probabilities). `calibration_images` (n, 28, 28, 1) set the activation ranges."""
+def calibrated_float_model(model: keras.Model, calibration_images: np.ndarray) -> bytes:
+    """The model as a float LiteRT flatbuffer whose tensors record the min/max that `calibration_images`
+    (n, 28, 28, 1) reach: TensorFlow Lite's converter stopped after calibration, before quantising."""
     import tensorflow as tf
-    from tensorflow.lite.python import convert as litert_convert
 
     samples = np.asarray(calibration_images, np.float32)
     with tempfile.TemporaryDirectory(prefix="mnist-int8-") as folder:
@@ -102,13 +101,21 @@ def to_int8_litert(model: keras.Model, calibration_images: np.ndarray) -> bytes:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.representative_dataset = lambda: ([samples[index:index + 1]] for index in range(len(samples)))
-        # Calibrate only: the converter stops with the float model and its measured ranges, which are widened
-        # (see the module's docstring) before the quantiser that the converter would run is run on them. A
-        # private switch of the pinned TensorFlow (2.21); tests/test_export.py checks the result.
+        # A private switch of the pinned TensorFlow (2.21); tests/test_export.py checks the result.
         converter._experimental_calibrate_only = True  # noqa: SLF001
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            calibrated = converter.convert()
-    widened, ranged = widen_calibrated_ranges(calibrated)
-    logger.info("int8: activation ranges of %d tensors measured on %d images", ranged, len(samples))
+            return bytes(converter.convert())
+
+
+def to_int8_litert(model: keras.Model, calibration_images: np.ndarray) -> bytes:
+    """The model as an int8 LiteRT flatbuffer: int8 weights (per channel) and activations, float input
+    (pixels 0-255) and output (probabilities). `calibration_images` (n, 28, 28, 1) set the activation ranges,
+    which are widened (see the module's docstring) before the quantiser that the converter would run is
+    run on them."""
+    import tensorflow as tf
+    from tensorflow.lite.python import convert as litert_convert
+
+    widened, ranged = widen_calibrated_ranges(calibrated_float_model(model, calibration_images))
+    logger.info("int8: activation ranges of %d tensors measured on %d images", ranged, len(calibration_images))
     return bytes(litert_convert.mlir_quantize(widened, input_data_type=tf.float32, output_data_type=tf.float32))
