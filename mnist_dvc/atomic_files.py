@@ -85,6 +85,12 @@ def write_text_atomically(path: Path, text: str) -> None:
         temporary.write_text(text, encoding="utf-8")
 
 
+def write_bytes_atomically(path: Path, content: bytes) -> None:
+    """Write `content` to `path` atomically."""
+    with atomic_file(path) as temporary:
+        temporary.write_bytes(content)
+
+
 def _write_error(path: Path, error: OSError) -> PipelineError:
     """The error for a failed write, with the room left on the file system (numpy's short writes say only
     how many bytes they wrote, not why)."""

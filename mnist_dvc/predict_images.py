@@ -20,8 +20,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from mnist_dvc.atomic_files import write_text_atomically
 from mnist_dvc.compute import ComputeParams, configure_compute, intra_op_threads
 from mnist_dvc.errors import PipelineError
@@ -62,8 +60,7 @@ def model_predictor(model_path: Path, compute: ComputeParams, batch_size: int) -
     if model_path.suffix == LITERT_SUFFIX:
         litert = LiteRTPredictor(read_input_bytes(model_path, "a LiteRT model (run `dvc repro export`)"),
                                  threads=intra_op_threads(compute), source=str(model_path))
-        return lambda pixels: np.concatenate([litert.predict(pixels[start:start + batch_size])
-                                              for start in range(0, len(pixels), batch_size)])
+        return lambda pixels: litert.predict(pixels, batch_size)
     # Keras: TensorFlow is imported only here; the same kernels and threads as the predict stage give the
     # same probabilities.
     configure_compute(compute)

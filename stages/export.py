@@ -13,13 +13,12 @@ import argparse
 import dataclasses
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from mnist_dvc.atomic_files import atomic_file, write_text_atomically
+from mnist_dvc.atomic_files import write_bytes_atomically, write_text_atomically
 from mnist_dvc.compute import ComputeParams, configure_compute, intra_op_threads
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.formats.prepared_arrays import read_prepared
@@ -103,15 +102,6 @@ def onnx_probabilities(onnx_model: bytes, images: np.ndarray, batch_size: int, t
                            for start in range(0, len(pixels), batch_size)])
 
 
-def batched(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int) -> np.ndarray:
-    return np.concatenate([predict(images[start:start + batch_size]) for start in range(0, len(images), batch_size)])
-
-
-def write_bytes_atomically(path: Path, content: bytes) -> None:
-    with atomic_file(path) as temporary:
-        temporary.write_bytes(content)
-
-
 @exits_cleanly_on_bad_input
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -145,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         score_format("ONNX", len(onnx_model), test.labels, keras_labels,
                      onnx_probabilities(onnx_model, test.images, params.batch_size, threads)),
         score_format("LiteRT float32", len(litert_model), test.labels, keras_labels,
-                     batched(LiteRTPredictor(litert_model, threads).predict, test.images, params.batch_size)),
+                     LiteRTPredictor(litert_model, threads).predict(test.images, params.batch_size)),
     ]
     int8_score = score_format("LiteRT int8", len(int8_model), test.labels, keras_labels,
-                              batched(LiteRTPredictor(int8_model, threads).predict, test.images, params.batch_size))
+                              LiteRTPredictor(int8_model, threads).predict(test.images, params.batch_size))
     check_scores(keras_accuracy, float_scores, int8_score, params)
 
     summary = {"keras": {"test_accuracy": round(keras_accuracy, 6)},

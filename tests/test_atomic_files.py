@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_dvc.atomic_files import atomic_directory, atomic_file, write_text_atomically
+from mnist_dvc.atomic_files import atomic_directory, atomic_file, write_bytes_atomically, write_text_atomically
 
 
 def test_a_file_appears_only_when_complete(tmp_path: Path) -> None:
@@ -71,3 +71,13 @@ def test_the_leftovers_of_a_killed_writer_are_removed_by_the_next_write(tmp_path
     assert all(other.read_text() == "keep" for other in others)
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
         [other.name for other in others] + ["model.keras", "raw"])
+
+
+def test_bytes_and_text_are_written_whole_with_the_usual_permissions(tmp_path: Path) -> None:
+    write_bytes_atomically(tmp_path / "models/model.onnx", b"\x08\x07onnx")
+    write_text_atomically(tmp_path / "metrics/export.json", "{}\n")
+    assert (tmp_path / "models/model.onnx").read_bytes() == b"\x08\x07onnx"
+    assert (tmp_path / "metrics/export.json").read_text() == "{}\n"
+    for path in (tmp_path / "models/model.onnx", tmp_path / "metrics/export.json"):
+        assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044  # readable by others, as open() would make it
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["export.json", "metrics", "model.onnx", "models"]

@@ -101,6 +101,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     import keras
 
     images, labels = synthetic_digits(per_class=40, seed=1)
+    keras.utils.set_random_seed(0)  # fit's shuffling
     model = build_compact_model(Augmentation(0.0, 0.0, 0.0), random_seed=0)
     model.compile(optimizer=keras.optimizers.Adam(0.005), loss="sparse_categorical_crossentropy")
     model.fit(images[..., np.newaxis], labels, epochs=4, batch_size=8, verbose=0)  # 200 steps: BatchNorm settles
@@ -126,7 +127,7 @@ def test_int8_is_int8_and_predicts_nearly_what_keras_predicts(trained) -> None:
     keras_probabilities = model.predict(images, verbose=0)
     top_two = np.sort(keras_probabilities, axis=1)[:, -2:]
     clear = top_two[:, 1] - top_two[:, 0] > 0.3  # decisions that 8-bit rounding should not move
-    assert clear.sum() >= 50
+    assert clear.sum() >= 20  # 66-180 of the 200 in four trainings with other seeds
     int8_model = to_int8_litert(model, images[:100])
     assert int8_model == to_int8_litert(model, images[:100])  # the same bytes each time
     float_size = len(to_litert(model))
@@ -140,9 +141,11 @@ def test_int8_is_int8_and_predicts_nearly_what_keras_predicts(trained) -> None:
     assert int8_elements > 10 * float_elements  # weights and activations in 8 bits; float only at the edges
     probabilities = LiteRTPredictor(int8_model).predict(images)
     assert probabilities.shape == (len(images), 10) and probabilities.dtype == np.float32
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=0.02)  # softmax of 8-bit inputs
+    # int8 probabilities are multiples of 1/256, each within about a step of the exact one: ten of them sum to
+    # 1 within ten steps (measured: at most 3).
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=10 / 256)
     same = probabilities.argmax(axis=1)[clear] == keras_probabilities.argmax(axis=1)[clear]
-    assert np.mean(same) >= 0.98
+    assert np.mean(same) >= 0.95  # measured: all the same, in four trainings with other seeds
 
 
 def test_widened_ranges_are_the_only_change_to_a_calibrated_model(trained) -> None:

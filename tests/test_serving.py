@@ -47,6 +47,7 @@ def test_litert_gives_keras_probabilities_at_every_batch_size(saved_model) -> No
     assert clear.sum() >= 45
     assert np.array_equal(whole.argmax(axis=1)[clear], expected.argmax(axis=1)[clear])
     np.testing.assert_array_equal(one_by_one, whole)  # XNNPACK's result for an image does not depend on its batch
+    np.testing.assert_array_equal(predictor.predict(images, batch_size=7), whole)  # 8 calls, the last of 1 image
 
 
 def test_the_flatbuffer_is_the_same_bytes_each_time(saved_model) -> None:

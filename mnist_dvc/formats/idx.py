@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_dvc.atomic_files import atomic_file
+from mnist_dvc.atomic_files import write_bytes_atomically
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.input_files import read_input_bytes
 
@@ -120,5 +120,4 @@ def read_idx(path: Path, expected_ndim: int) -> np.ndarray:
 
 def write_idx(path: Path, array: np.ndarray) -> None:
     """Write a uint8 array as an uncompressed IDX file, atomically."""
-    with atomic_file(path) as temporary:
-        temporary.write_bytes(encode_idx(array))
+    write_bytes_atomically(path, encode_idx(array))

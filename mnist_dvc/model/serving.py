@@ -55,8 +55,9 @@ class LiteRTPredictor:
 
         return cls(to_litert(model), threads)
 
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities (n, 10), float32, of n images: pixels 0-255 (uint8 or float), (n, 28, 28[, 1])."""
+    def predict(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Probabilities (n, 10), float32, of n images: pixels 0-255 (uint8 or float), (n, 28, 28[, 1]);
+        at most `batch_size` images per call of the interpreter (None: all at once)."""
         pixels = np.asarray(images)
         if pixels.ndim == 3:
             pixels = pixels[..., np.newaxis]
@@ -65,6 +66,9 @@ class LiteRTPredictor:
                              f"Received: shape {np.shape(images)}, dtype {np.asarray(images).dtype}")
         if len(pixels) == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
+        if batch_size is not None and len(pixels) > batch_size:
+            return np.concatenate([self.predict(pixels[start:start + batch_size])
+                                   for start in range(0, len(pixels), batch_size)])
         if len(pixels) != self._batch_size:  # the interpreter plans its buffers for one batch size at a time
             self._interpreter.resize_tensor_input(self._input["index"], list(pixels.shape))
             self._interpreter.allocate_tensors()
