@@ -38,6 +38,12 @@ def images_per_second(predict: Callable[[np.ndarray], object], images: np.ndarra
     return calls * batch_size / (time.perf_counter() - started)
 
 
+def threads_for(batch_size: int) -> int:
+    """LiteRT's and onnxruntime's threads: one for one image (a second only adds hand-over: 5,500 against
+    4,500 images/s here), every CPU for large batches, as Keras's compute.threads does."""
+    return 1 if batch_size == 1 else len(os.sched_getaffinity(0))
+
+
 def keras_forward(model) -> Callable[[np.ndarray], np.ndarray]:
     """A compiled forward pass of the Keras model, as a service would call it (no `model.predict` loop)."""
     import tensorflow as tf
@@ -54,11 +60,8 @@ def inference_rates(model, images: np.ndarray, flatbuffer: bytes | None = None) 
 
     pixels = images.astype(np.float32)
     forward, flatbuffer = keras_forward(model), flatbuffer or to_litert(model)
-    # LiteRT with one thread for one image (a second thread only adds hand-over: 5,500 against 4,500 images/s
-    # here), and with every CPU for large batches, as Keras's compute.threads does.
     runners = {"keras": {size: forward for size in BATCH_SIZES},
-               "litert": {size: LiteRTPredictor(flatbuffer, threads=1 if size == 1 else len(os.sched_getaffinity(0))).predict
-                          for size in BATCH_SIZES}}
+               "litert": {size: LiteRTPredictor(flatbuffer, threads_for(size)).predict for size in BATCH_SIZES}}
     return {f"{name}_batch_{size}": images_per_second(runs[size], pixels, size)
             for name, runs in runners.items() for size in BATCH_SIZES}
 
@@ -67,31 +70,18 @@ EXPORTED_FORMATS = {"onnx": ("ONNX (onnxruntime)", "model.onnx"), "litert": ("Li
                     "litert_int8": ("LiteRT int8", "model_int8.tflite")}
 
 
-def onnx_runner(onnx_model: bytes, threads: int) -> Callable[[np.ndarray], np.ndarray]:
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    session = onnxruntime.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda batch: session.run(None, {name: batch})[0]
-
-
 def exported_figures(models_dir: Path, summary: dict, images: np.ndarray) -> dict[str, dict[str, float]]:
     """For each format the export stage wrote into `models_dir`: its size, the test accuracy and agreement
     the stage recorded (`summary`, metrics/export.json), and its images/s at batch 1 and 1,024."""
-    from mnist_dvc.model.serving import LiteRTPredictor
+    from mnist_dvc.model.serving import LiteRTPredictor, OnnxPredictor
 
     pixels = images.astype(np.float32)
-    cpus = len(os.sched_getaffinity(0))
     figures = {}
     for key, (_, file_name) in EXPORTED_FORMATS.items():
         content = (models_dir / file_name).read_bytes()
-        rates = {}
-        for size in BATCH_SIZES:
-            threads = 1 if size == 1 else cpus  # as for LiteRT above
-            run = onnx_runner(content, threads) if key == "onnx" else LiteRTPredictor(content, threads).predict
-            rates[f"batch_{size}"] = images_per_second(run, pixels, size)
+        predictor = OnnxPredictor if key == "onnx" else LiteRTPredictor
+        rates = {f"batch_{size}": images_per_second(predictor(content, threads_for(size)).predict, pixels, size)
+                 for size in BATCH_SIZES}
         figures[key] = {"bytes": len(content), "test_accuracy": summary[key]["test_accuracy"],
                         "label_agreement": summary[key]["label_agreement"], **rates}
     return figures

@@ -24,7 +24,7 @@ from mnist_dvc.errors import PipelineError
 from mnist_dvc.formats.prepared_arrays import read_prepared
 from mnist_dvc.model.export import to_int8_litert, to_litert, to_onnx
 from mnist_dvc.model.files import load_model
-from mnist_dvc.model.serving import LiteRTPredictor
+from mnist_dvc.model.serving import LiteRTPredictor, OnnxPredictor
 from mnist_dvc.params import check, load_section
 from mnist_dvc.runtime import configure_logging, exits_cleanly_on_bad_input
 
@@ -87,21 +87,6 @@ def check_scores(keras_accuracy: float, float_scores: list[FormatScore], int8_sc
                             f"{int8_score.accuracy:.2%} ({change * 100:+.2f} points)")
 
 
-def onnx_probabilities(onnx_model: bytes, images: np.ndarray, batch_size: int, threads: int) -> np.ndarray:
-    """Probabilities (n, 10) from onnxruntime's CPU provider."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only
-    session = onnxruntime.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
-    input_name = session.get_inputs()[0].name
-    pixels = images.astype(np.float32)
-    return np.concatenate([session.run(None, {input_name: pixels[start:start + batch_size]})[0]
-                           for start in range(0, len(pixels), batch_size)])
-
-
 @exits_cleanly_on_bad_input
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -133,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     int8_model = to_int8_litert(model, validation.images[:params.calibration_images])
     float_scores = [
         score_format("ONNX", len(onnx_model), test.labels, keras_labels,
-                     onnx_probabilities(onnx_model, test.images, params.batch_size, threads)),
+                     OnnxPredictor(onnx_model, threads).predict(test.images, params.batch_size)),
         score_format("LiteRT float32", len(litert_model), test.labels, keras_labels,
                      LiteRTPredictor(litert_model, threads).predict(test.images, params.batch_size)),
     ]

@@ -21,9 +21,9 @@ from mnist_dvc.model.export import (
     widen_range,
 )
 from mnist_dvc.model.files import load_model, save_model
-from mnist_dvc.model.serving import LiteRTPredictor
+from mnist_dvc.model.serving import LiteRTPredictor, OnnxPredictor
 from mnist_dvc.params import parse_section
-from stages.export import ExportParams, FormatScore, check_scores, onnx_probabilities, score_format
+from stages.export import ExportParams, FormatScore, check_scores, score_format
 from tests.conftest import synthetic_digits
 
 DEFAULTS = {"calibration_images": 500, "min_float_label_agreement": 0.9999, "max_int8_accuracy_change": 0.001,
@@ -119,7 +119,8 @@ def test_onnx_predicts_keras_probabilities(trained) -> None:
 
     onnx.checker.check_model(onnx.load_from_string(onnx_model))
     for batch_size in (1, 7, 1024):
-        np.testing.assert_allclose(onnx_probabilities(onnx_model, images, batch_size, threads=1), expected, atol=1e-5)
+        np.testing.assert_allclose(OnnxPredictor(onnx_model).predict(images, batch_size), expected, atol=1e-5)
+    np.testing.assert_allclose(OnnxPredictor(onnx_model, threads=2).predict(images[..., 0]), expected, atol=1e-5)
 
 
 def test_int8_is_int8_and_predicts_nearly_what_keras_predicts(trained) -> None:

@@ -12,7 +12,8 @@ the same labels and probabilities within about 1e-6 of Keras's (`bench/inference
 The flatbuffer comes from the export stage (`models/model.tflite`), or from a Keras model in memory
 (`LiteRTPredictor.from_keras`, about 1.5 s). This module imports neither TensorFlow nor Keras (the
 interpreter is the `ai-edge-litert` package, a few MB), so a process that only predicts starts in well
-under a second instead of TensorFlow's 3-4 s: the `predict_images` command's fast path.
+under a second instead of TensorFlow's 3-4 s: the `predict_images` command's fast path. `OnnxPredictor`
+runs the export stage's `models/model.onnx` the same way through onnxruntime.
 """
 
 from __future__ import annotations
@@ -21,6 +22,17 @@ import numpy as np
 
 from mnist_dvc.digits import IMAGE_SIDE, NUM_CLASSES
 from mnist_dvc.errors import PipelineError
+
+
+def _checked_pixels(images: np.ndarray) -> np.ndarray:
+    """`images` as (n, 28, 28, 1), refusing other shapes and non-numbers."""
+    pixels = np.asarray(images)
+    if pixels.ndim == 3:
+        pixels = pixels[..., np.newaxis]
+    if pixels.ndim != 4 or pixels.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE, 1) or pixels.dtype.kind not in "uif":
+        raise ValueError(f"Expected images of shape (n, {IMAGE_SIDE}, {IMAGE_SIDE}[, 1]) holding numbers. "
+                         f"Received: shape {np.shape(images)}, dtype {np.asarray(images).dtype}")
+    return pixels
 
 
 def _interpreter(flatbuffer: bytes, threads: int, source: str):
@@ -58,12 +70,7 @@ class LiteRTPredictor:
     def predict(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """Probabilities (n, 10), float32, of n images: pixels 0-255 (uint8 or float), (n, 28, 28[, 1]);
         at most `batch_size` images per call of the interpreter (None: all at once)."""
-        pixels = np.asarray(images)
-        if pixels.ndim == 3:
-            pixels = pixels[..., np.newaxis]
-        if pixels.ndim != 4 or pixels.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE, 1) or pixels.dtype.kind not in "uif":
-            raise ValueError(f"Expected images of shape (n, {IMAGE_SIDE}, {IMAGE_SIDE}[, 1]) holding numbers. "
-                             f"Received: shape {np.shape(images)}, dtype {np.asarray(images).dtype}")
+        pixels = _checked_pixels(images)
         if len(pixels) == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
         if batch_size is not None and len(pixels) > batch_size:
@@ -76,3 +83,25 @@ class LiteRTPredictor:
         self._interpreter.set_tensor(self._input["index"], pixels.astype(np.float32, copy=False))
         self._interpreter.invoke()
         return self._interpreter.get_tensor(self._output["index"]).copy()
+
+
+class OnnxPredictor:
+    """Class probabilities of digit images from the ONNX model, through onnxruntime's CPU provider."""
+
+    def __init__(self, onnx_model: bytes, threads: int = 1) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        options.log_severity_level = 3  # errors only
+        self._session = onnxruntime.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+        self._input_name = self._session.get_inputs()[0].name
+
+    def predict(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """As `LiteRTPredictor.predict`: probabilities (n, 10), float32, at most `batch_size` images per run."""
+        pixels = _checked_pixels(images).astype(np.float32, copy=False)
+        if len(pixels) == 0:
+            return np.zeros((0, NUM_CLASSES), np.float32)
+        step = batch_size or len(pixels)
+        return np.concatenate([self._session.run(None, {self._input_name: pixels[start:start + step]})[0]
+                               for start in range(0, len(pixels), step)])
