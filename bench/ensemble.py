@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from mnist_dvc.atomic_files import write_text_atomically
 from tools.workspace import PROJECT_ROOT, dvc, make_workspace, set_params
 
 
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mnist-ensemble-") as parent:
         members, labels = train_ensemble(make_workspace(Path(parent) / "ensemble", changes), args.seeds)
     table = render(members, labels, [f"{s}.{k}={v}" for s, k, v in args.settings], time.perf_counter() - started)
-    args.out.write_text(table)
+    write_text_atomically(args.out, table)
     print(table)
     return 0
 
