@@ -29,7 +29,7 @@ from tools.workspace import PROJECT_ROOT, dvc, make_workspace, set_params
 
 @dataclasses.dataclass(frozen=True)
 class Member:
-    """One trained member: its seed, its test probabilities (n, 10) and its training time in seconds."""
+    """One trained member: its seed, its test probabilities (n, 10) and the seconds its `dvc repro train` took."""
 
     seed: int
     probabilities: np.ndarray
@@ -97,7 +97,7 @@ def render(members: list[Member], labels: np.ndarray, settings: list[str], total
         (f"Ensemble of {len(members)} models of our recipe ({recipe}), trained by `make ensemble` in "
         f"{total_seconds / 60:.1f} minutes on {len(os.sched_getaffinity(0))} CPU cores."),
         "",
-        "| member | `train.random_seed` | train (s) | its test accuracy | ensemble so far |",
+        "| member | `train.random_seed` | `dvc repro train` (s) | its test accuracy | ensemble so far |",
         "|---|---|---|---|---|",
     ]
     for index, (member, alone, together) in enumerate(zip(members, own, running, strict=True), start=1):
