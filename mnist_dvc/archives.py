@@ -44,8 +44,10 @@ def check_member(info: zipfile.ZipInfo, where: str) -> None:
     if path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
         raise PipelineError(f"{where}: expected members named inside the archive. Received: a member named {name!r}")
     if info.flag_bits & 0x1:
-        raise PipelineError(f"{where}:{name}: expected an unencrypted zip member. Received: an encrypted one "
-                            "(unzip it with its password first)")
+        raise PipelineError(
+            f"{where}:{name}: expected an unencrypted zip member. Received: an encrypted one "
+            "(unzip it with its password first)"
+        )
     limit = inflation_limit(info.compress_size)
     if info.file_size > limit:
         raise PipelineError(
@@ -80,5 +82,7 @@ def _chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> Iter
             while chunk := member.read(_CHUNK_BYTES):
                 yield chunk
     except NotImplementedError as error:
-        raise PipelineError(f"{where}:{info.filename}: expected a zip member stored or compressed with deflate, "
-                            f"bzip2 or lzma. Received: compression method {info.compress_type} ({error})") from None
+        raise PipelineError(
+            f"{where}:{info.filename}: expected a zip member stored or compressed with deflate, "
+            f"bzip2 or lzma. Received: compression method {info.compress_type} ({error})"
+        ) from None

@@ -3,18 +3,63 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import dataclasses
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from mnist_dvc.errors import PipelineError
 
+# A test-only hook (tests/test_faults.py): when this names a folder, a stage about to move its outputs into
+# place writes `held-<pid>` there and waits to be killed, so that a test can kill every stage at that known
+# point instead of racing it with a timer. Unset, it costs one dictionary look-up per stage.
+HOLD_BEFORE_MOVE_VARIABLE = "MNIST_DVC_HOLD_BEFORE_OUTPUTS_MOVE"
+HOLD_SECONDS = 600.0
+
+
+@dataclasses.dataclass
+class _OutputSet:
+    """Outputs written to temporaries, to be moved into place together: (temporary, final path) in order."""
+
+    pending: list[tuple[Path, Path]] = dataclasses.field(default_factory=list)
+
+
+_open_set: contextvars.ContextVar[_OutputSet | None] = contextvars.ContextVar("_open_set", default=None)
+
+
+@contextlib.contextmanager
+def outputs_move_together() -> Iterator[None]:
+    """Within the block, every `atomic_file` and `atomic_directory` keeps its finished temporary; at the block's
+    end they all move into place, or, when the block raises, none does and every temporary is removed.
+
+    A stage wraps all its writes in one such block, so that a failure on its last output leaves the
+    previous run's outputs all in place, never some new files beside old ones. The moves are renames in
+    the outputs' own folders (microseconds); one that fails puts back what the earlier ones replaced.
+    """
+    if _open_set.get() is not None:  # nested: the outer block moves everything
+        yield
+        return
+    output_set = _OutputSet()
+    token = _open_set.set(output_set)
+    try:
+        try:
+            yield
+        finally:
+            _open_set.reset(token)
+        _move_into_place(output_set.pending)
+    finally:
+        for temporary, _path in output_set.pending:
+            _remove(temporary)
+
 
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path`, on error it is removed.
+    """Yield a temporary path beside `path`; on success it replaces `path` (at the end of the enclosing
+    `outputs_move_together` block, if any), on error it is removed.
 
     The temporary file lives in the same folder so that `os.replace` is an atomic rename.
     Its name keeps the suffix of `path`, since some writers (Keras, matplotlib) choose the format by it.
@@ -29,18 +74,14 @@ def atomic_file(path: Path) -> Iterator[Path]:
     temporary_path = Path(temporary)
     # mkstemp creates 0600 files; outputs should get the usual permissions, as `open()` would give.
     os.chmod(temporary_path, 0o666 & ~_current_umask())
-    try:
+    with _finished_when_done(temporary_path, path):
         yield temporary_path
-        os.replace(temporary_path, path)
-    except OSError as error:  # a full disk, a quota, a read-only file system: said, not a traceback
-        raise _write_error(path, error) from None
-    finally:
-        temporary_path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_directory(path: Path) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `path`; on success it replaces `path` whole.
+    """Yield an empty temporary folder beside `path`; on success it replaces `path` whole (at the end of the
+    enclosing `outputs_move_together` block, if any).
 
     A stage that fails part-way leaves the previous folder (or none) in place, never a mix.
     """
@@ -51,20 +92,72 @@ def atomic_directory(path: Path) -> Iterator[Path]:
     except OSError as error:
         raise _write_error(path, error) from None
     os.chmod(temporary, 0o777 & ~_current_umask())
-    try:
+    with _finished_when_done(temporary, path):
         yield temporary
-        if path.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, retired / path.name)
-            os.replace(temporary, path)
-            shutil.rmtree(retired)
-        else:
+
+
+@contextlib.contextmanager
+def _finished_when_done(temporary: Path, path: Path) -> Iterator[None]:
+    """Hand a written temporary to the open output set, or move it into place now when there is none;
+    remove it when the writer raised."""
+    output_set = _open_set.get()
+    try:
+        yield
+    except BaseException:
+        _remove(temporary)
+        raise
+    if output_set is not None:
+        output_set.pending.append((temporary, path))
+        return
+    try:
+        _move_into_place([(temporary, path)])
+    finally:
+        _remove(temporary)
+
+
+def _move_into_place(pending: list[tuple[Path, Path]]) -> None:
+    """Rename each temporary onto its path, keeping what each replaced until all are in place; on a failed
+    rename, put every replaced output back and raise naming the path."""
+    if not pending:
+        return
+    _hold_if_a_test_asks(pending)
+    replaced: list[tuple[Path, Path | None]] = []  # (path, where its previous version waits, or None)
+    path = pending[0][1]
+    try:
+        for temporary, path in pending:
+            retired = None
+            if path.exists() or path.is_symlink():
+                retired_folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+                retired = retired_folder / path.name
+                os.replace(path, retired)
+            replaced.append((path, retired))
             os.replace(temporary, path)
     except OSError as error:
-        raise _write_error(path, error) from None
+        failed = path
+        for moved, retired in reversed(replaced):
+            _remove(moved)
+            if retired is not None:
+                os.replace(retired, moved)
+        raise _write_error(failed, error) from None
     finally:
-        if temporary.exists():
-            shutil.rmtree(temporary)
+        for _path, retired in replaced:
+            if retired is not None and retired.parent.exists():
+                shutil.rmtree(retired.parent, ignore_errors=True)
+
+
+def _hold_if_a_test_asks(pending: list[tuple[Path, Path]]) -> None:
+    folder = os.environ.get(HOLD_BEFORE_MOVE_VARIABLE)
+    if not folder:
+        return
+    (Path(folder) / f"held-{os.getpid()}").write_text("".join(f"{path}\n" for _temporary, path in pending))
+    time.sleep(HOLD_SECONDS)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def remove_leftovers(path: Path) -> None:
@@ -73,10 +166,7 @@ def remove_leftovers(path: Path) -> None:
     stage, so one writer of a path, at a time."""
     for pattern in (f".{path.stem}.*.tmp{path.suffix}", f".{path.name}.*.tmp", f".{path.name}.*.old"):
         for leftover in path.parent.glob(pattern):
-            if leftover.is_dir() and not leftover.is_symlink():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
+            _remove(leftover)
 
 
 def write_text_atomically(path: Path, text: str) -> None:

@@ -13,15 +13,23 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_dvc.digits import IMAGE_SIDE, NUM_CLASSES
+from mnist_dvc.digit_arrays import IMAGE_SIDE, NUM_CLASSES
 from mnist_dvc.own_images import LoadedImage, image_paths, load_image
 from mnist_dvc.reports.digit_grids import draw_digit_grid
 
 # Probabilities (n, 10) of uint8 images (n, 28, 28, 1): a Keras model's `predict`, or a LiteRT predictor's.
 Predict = Callable[[np.ndarray], np.ndarray]
 
-OWN_IMAGES_COLUMNS = ("file", "label", "confidence", "second_label", "second_confidence", "third_label",
-                      "third_confidence", "error")
+OWN_IMAGES_COLUMNS = (
+    "file",
+    "label",
+    "confidence",
+    "second_label",
+    "second_confidence",
+    "third_label",
+    "third_confidence",
+    "error",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,13 +46,17 @@ class ImagePrediction:
 def predict_loaded(predict: Predict, loaded: list[LoadedImage]) -> list[ImagePrediction]:
     """Predict every image that loaded; the others keep their error."""
     readable = [item for item in loaded if item.pixels is not None]
-    probabilities = (predict(np.stack([item.pixels for item in readable])[..., np.newaxis])  # type: ignore[misc]
-                     if readable else np.zeros((0, NUM_CLASSES)))
+    probabilities = (
+        predict(np.stack([item.pixels for item in readable])[..., np.newaxis])  # type: ignore[misc]
+        if readable
+        else np.zeros((0, NUM_CLASSES))
+    )
     by_path = {}
     for item, row in zip(readable, probabilities, strict=True):
         order = np.argsort(-row, kind="stable")[:3]
-        by_path[item.path] = ImagePrediction(item.path, item.pixels, tuple(int(label) for label in order),
-                                             tuple(float(row[label]) for label in order))
+        by_path[item.path] = ImagePrediction(
+            item.path, item.pixels, tuple(int(label) for label in order), tuple(float(row[label]) for label in order)
+        )
     return [by_path.get(item.path) or ImagePrediction(item.path, None, error=item.error) for item in loaded]
 
 
@@ -64,11 +76,20 @@ def own_images_csv(predictions: list[ImagePrediction], relative_to: Path | None 
 
 
 def draw_contact_sheet(predictions: list[ImagePrediction], heading: str, path: Path) -> None:
-    """Each image as the model saw it (IMAGE_SIDE pixels square), titled with its file name and prediction; failures drawn blank."""
-    images = np.stack([p.pixels if p.pixels is not None else np.zeros((IMAGE_SIDE, IMAGE_SIDE), np.uint8) for p in predictions]) \
-        if predictions else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8)
-    titles = [f"{_short(p.path.name)}\n" + (f"{p.top_labels[0]} ({p.top_probabilities[0]:.0%})" if p.error is None
-                                            else "unreadable") for p in predictions]
+    """Each image as the model saw it (IMAGE_SIDE pixels square), titled with its file name and prediction;
+    failures drawn blank."""
+    images = (
+        np.stack(
+            [p.pixels if p.pixels is not None else np.zeros((IMAGE_SIDE, IMAGE_SIDE), np.uint8) for p in predictions]
+        )
+        if predictions
+        else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8)
+    )
+    titles = [
+        f"{_short(p.path.name)}\n"
+        + (f"{p.top_labels[0]} ({p.top_probabilities[0]:.0%})" if p.error is None else "unreadable")
+        for p in predictions
+    ]
     draw_digit_grid(images, titles, heading, path)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from mnist_dvc.digits import IMAGE_SIDE
+from mnist_dvc.digit_arrays import IMAGE_SIDE
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.input_files import what_is_at
 
@@ -47,7 +47,9 @@ def image_paths(inputs: list[Path]) -> list[Path]:
     found: list[Path] = []
     for path in inputs:
         if path.is_dir():
-            found += sorted(child for child in path.iterdir() if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES)
+            found += sorted(
+                child for child in path.iterdir() if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES
+            )
         else:
             found.append(path)  # a missing or unreadable file is reported per file by `load_image`
     return list(dict.fromkeys(found))
@@ -61,15 +63,18 @@ def read_grayscale(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as opened:
             if opened.width * opened.height > MAX_PIXELS:
-                raise ImageError(f"{path}: expected at most {MAX_PIXELS} pixels. Received: {opened.width}x{opened.height}")
+                raise ImageError(
+                    f"{path}: expected at most {MAX_PIXELS} pixels. Received: {opened.width}x{opened.height}"
+                )
             opened.seek(0)
             image = ImageOps.exif_transpose(opened)
             image.load()
     except Image.DecompressionBombError as error:
         raise ImageError(f"{path}: expected at most {MAX_PIXELS} pixels. Received: {error}") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: expected an image (PNG, JPEG, BMP, GIF, TIFF or WebP). Received: "
-                         "a file Pillow cannot identify") from None
+        raise ImageError(
+            f"{path}: expected an image (PNG, JPEG, BMP, GIF, TIFF or WebP). Received: a file Pillow cannot identify"
+        ) from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"{path}: expected a readable image. Received: a damaged file ({error})") from None
     return flatten_alpha(image)
@@ -85,7 +90,8 @@ def flatten_alpha(image: Image.Image) -> np.ndarray:
             opaque = alpha > 0.5
             ink_is_light = opaque.any() and float(grey[opaque].mean()) > 127.0
             paper = 0.0 if ink_is_light else 255.0
-            return grey * alpha + paper * (1.0 - alpha)
+            blended: np.ndarray = grey * alpha + paper * (1.0 - alpha)
+            return blended
         return grey
     if image.mode.startswith("I") or image.mode == "F":
         return _high_depth_grey(image)
@@ -102,7 +108,7 @@ def _high_depth_grey(image: Image.Image) -> np.ndarray:
     elif image.mode.startswith("I;16") or float(values.max(initial=0.0)) <= 65535.0:
         top = 65535.0
     else:
-        top = 2.0 ** 31 - 1.0  # mode I is signed 32-bit
+        top = 2.0**31 - 1.0  # mode I is signed 32-bit
     return np.clip(np.nan_to_num(values) * (255.0 / top), 0.0, 255.0).astype(np.float32)
 
 
@@ -113,8 +119,10 @@ def normalise_digit(grey: np.ndarray, source: str) -> np.ndarray:
     ink = _ink_strength(grey)
     contrast = float(ink.max())
     if contrast < MIN_CONTRAST:
-        raise ImageError(f"{source}: expected a digit darker or lighter than its background. Received: a blank "
-                         f"image (contrast {contrast:.0f} of 255 grey levels)")
+        raise ImageError(
+            f"{source}: expected a digit darker or lighter than its background. Received: a blank "
+            f"image (contrast {contrast:.0f} of 255 grey levels)"
+        )
     ink = ink / contrast
     # Paper texture, JPEG noise and shadows are faint next to ink: drop everything under a quarter.
     ink = np.clip((ink - 0.25) / 0.75, 0.0, 1.0)
@@ -134,7 +142,8 @@ def _ink_strength(grey: np.ndarray) -> np.ndarray:
     # A light border means dark ink on light paper (a scan, a photo of paper): invert, as MNIST is light-on-dark.
     light_paper = float(np.median(border)) > 127.5
     paper = _paper_level(grey, light_paper)
-    return np.clip(paper - grey, 0.0, None) if light_paper else np.clip(grey - paper, 0.0, None)
+    ink: np.ndarray = np.clip(paper - grey, 0.0, None) if light_paper else np.clip(grey - paper, 0.0, None)
+    return ink
 
 
 def _paper_level(grey: np.ndarray, light_paper: bool) -> np.ndarray:
@@ -193,7 +202,8 @@ def _with_mnist_stroke(box: np.ndarray) -> np.ndarray:
 
 
 def _stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width of a binary drawing: its area over half its outline (a stroke of length L, width w: L*w / L)."""
+    """Mean stroke width of a binary drawing: its area over half its outline (a stroke of length L, width w:
+    L*w / L)."""
     area = int(mask.sum())
     if area == 0:
         return 0.0
@@ -219,7 +229,7 @@ def _centre_by_mass(small: np.ndarray) -> np.ndarray:
     top = int(np.clip(round(middle - centre_row), 0, FRAME_SIDE - height))
     left = int(np.clip(round(middle - centre_column), 0, FRAME_SIDE - width))
     frame = np.zeros((FRAME_SIDE, FRAME_SIDE), dtype=np.float32)
-    frame[top:top + height, left:left + width] = small
+    frame[top : top + height, left : left + width] = small
     return np.round(frame * 255.0).astype(np.uint8)
 
 

@@ -10,21 +10,22 @@ curves that train logged (drawn here, so that a chart's look never retrains the 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from mnist_dvc.atomic_files import write_text_atomically
-from mnist_dvc.compute import ComputeParams, configure_compute
-from mnist_dvc.digits import NUM_CLASSES
+from mnist_dvc.atomic_files import outputs_move_together, write_text_atomically
+from mnist_dvc.reproducible_compute import configure_compute
+from mnist_dvc.digit_arrays import NUM_CLASSES
 from mnist_dvc.formats.prepared_arrays import read_prepared
 from mnist_dvc.formats.training_log import read_training_curves
 from mnist_dvc.model.files import load_model
-from mnist_dvc.params import check, load_section
+from mnist_dvc.params.compute import ComputeParams
+from mnist_dvc.params.evaluate import EvaluateParams
+from mnist_dvc.params.loading import load_section
 from mnist_dvc.reports.charts import (
     draw_confidence_histogram,
     draw_confusion_matrix,
@@ -32,25 +33,11 @@ from mnist_dvc.reports.charts import (
     draw_training_curves,
 )
 from mnist_dvc.reports.digit_grids import draw_digit_grid
-from mnist_dvc.runtime import configure_logging, exits_cleanly_on_bad_input
+from mnist_dvc.process_setup import configure_logging, exits_cleanly_on_bad_input
 
 logger = logging.getLogger("stages.evaluate")
 
 _PROBABILITY_FLOOR = 1e-7  # Keras clips probabilities the same way in its cross-entropy
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluateParams:
-    """The `evaluate` section of params.yaml."""
-
-    SECTION: ClassVar[str] = "evaluate"
-    batch_size: int
-    max_misclassified_shown: int
-
-    def __post_init__(self) -> None:
-        check(self.batch_size >= 1, "evaluate.batch_size", "a positive integer", self.batch_size)
-        check(self.max_misclassified_shown >= 0, "evaluate.max_misclassified_shown",
-              "a non-negative integer", self.max_misclassified_shown)
 
 
 def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -77,8 +64,14 @@ def per_class_scores(confusion: np.ndarray) -> list[dict[str, Any]]:
     denominator = precision + recall
     f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(true_positives), where=denominator > 0)
     return [
-        {"digit": digit, "accuracy": round(float(recall[digit]), 6), "precision": round(float(precision[digit]), 6),
-         "recall": round(float(recall[digit]), 6), "f1": round(float(f1[digit]), 6), "support": int(actual[digit])}
+        {
+            "digit": digit,
+            "accuracy": round(float(recall[digit]), 6),
+            "precision": round(float(precision[digit]), 6),
+            "recall": round(float(recall[digit]), 6),
+            "f1": round(float(f1[digit]), 6),
+            "support": int(actual[digit]),
+        }
         for digit in range(len(confusion))
     ]
 
@@ -109,8 +102,9 @@ def confusion_csv(labels: np.ndarray, predictions: np.ndarray) -> str:
     return "actual,predicted\n" + "".join(f"{actual},{predicted}\n" for actual, predicted in rows)
 
 
-def misclassified_titles(labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray,
-                         limit: int) -> tuple[np.ndarray, list[str]]:
+def misclassified_titles(
+    labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray, limit: int
+) -> tuple[np.ndarray, list[str]]:
     """Indices of up to `limit` misclassified images, most confident mistakes first, and their titles."""
     wrong = np.flatnonzero(predictions != labels)
     confidence = probabilities[wrong, predictions[wrong]]
@@ -132,8 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-class-png-out", type=Path, required=True, help="PNG bar chart of per-class accuracy")
     parser.add_argument("--training-log", type=Path, required=True, help="train's dvclive folder (the curves)")
     parser.add_argument("--curves-png-out", type=Path, required=True, help="PNG chart of the training curves")
-    parser.add_argument("--confidence-png-out", type=Path, required=True,
-                        help="PNG histogram of the confidence of right and wrong predictions")
+    parser.add_argument(
+        "--confidence-png-out",
+        type=Path,
+        required=True,
+        help="PNG histogram of the confidence of right and wrong predictions",
+    )
     args = parser.parse_args(argv)
     configure_logging()
     params = load_section(args.params, EvaluateParams.SECTION, EvaluateParams)
@@ -147,21 +145,38 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(probabilities, test.labels)
     confusion = confusion_matrix(test.labels, predictions)
     scores = per_class_scores(confusion)
-    write_text_atomically(args.metrics_out, json.dumps(summary, indent=2) + "\n")
-    write_text_atomically(args.per_class_out, per_class_csv(scores))
-    write_text_atomically(args.confusion_out, confusion_csv(test.labels, predictions))
-    chosen, titles = misclassified_titles(test.labels, predictions, probabilities, params.max_misclassified_shown)
-    heading = f"{summary['test']['errors']} of {len(test.labels)} test digits misclassified (most confident first)"
-    draw_digit_grid(test.images[chosen], titles, heading, args.misclassified_out)
-    draw_confusion_matrix(confusion, args.confusion_png_out)
-    draw_per_class_accuracy(np.array([row["accuracy"] for row in scores]), np.array([row["support"] for row in scores]),
-                            args.per_class_png_out)
-    draw_confidence_histogram(probabilities.max(axis=1), predictions == test.labels, args.confidence_png_out)
-    draw_training_curves(curves, args.curves_png_out)
-    logger.info("test accuracy %.4f, loss %.4f (%d errors in %d images)", summary["test"]["accuracy"],
-                summary["test"]["loss"], summary["test"]["errors"], len(test.labels))
-    for path in (args.metrics_out, args.per_class_out, args.confusion_out, args.misclassified_out, args.curves_png_out,
-                 args.confusion_png_out, args.per_class_png_out, args.confidence_png_out):
+    with outputs_move_together():
+        write_text_atomically(args.metrics_out, json.dumps(summary, indent=2) + "\n")
+        write_text_atomically(args.per_class_out, per_class_csv(scores))
+        write_text_atomically(args.confusion_out, confusion_csv(test.labels, predictions))
+        chosen, titles = misclassified_titles(test.labels, predictions, probabilities, params.max_misclassified_shown)
+        heading = f"{summary['test']['errors']} of {len(test.labels)} test digits misclassified (most confident first)"
+        draw_digit_grid(test.images[chosen], titles, heading, args.misclassified_out)
+        draw_confusion_matrix(confusion, args.confusion_png_out)
+        draw_per_class_accuracy(
+            np.array([row["accuracy"] for row in scores]),
+            np.array([row["support"] for row in scores]),
+            args.per_class_png_out,
+        )
+        draw_confidence_histogram(probabilities.max(axis=1), predictions == test.labels, args.confidence_png_out)
+        draw_training_curves(curves, args.curves_png_out)
+    logger.info(
+        "test accuracy %.4f, loss %.4f (%d errors in %d images)",
+        summary["test"]["accuracy"],
+        summary["test"]["loss"],
+        summary["test"]["errors"],
+        len(test.labels),
+    )
+    for path in (
+        args.metrics_out,
+        args.per_class_out,
+        args.confusion_out,
+        args.misclassified_out,
+        args.curves_png_out,
+        args.confusion_png_out,
+        args.per_class_png_out,
+        args.confidence_png_out,
+    ):
         logger.info("wrote %s", path)
     return 0
 

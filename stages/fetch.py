@@ -20,16 +20,15 @@ Four sources, chosen by `fetch.source`, all land in the same raw layout (see `id
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
 
 from mnist_dvc.atomic_files import atomic_directory
 from mnist_dvc.formats import idx
-from mnist_dvc.params import check, check_each, load_section
-from mnist_dvc.runtime import configure_logging, exits_cleanly_on_bad_input
+from mnist_dvc.params.fetch import FetchParams
+from mnist_dvc.params.loading import load_section
+from mnist_dvc.process_setup import configure_logging, exits_cleanly_on_bad_input
 from mnist_dvc.sources import MnistSplits
 from mnist_dvc.sources.bundled import load_bundled, locate_bundled_file
 from mnist_dvc.sources.download import redact_credentials
@@ -38,43 +37,6 @@ from mnist_dvc.sources.kaggle import load_kaggle
 from mnist_dvc.sources.url import load_url
 
 logger = logging.getLogger("stages.fetch")
-
-SOURCES = ("bundled", "url", "kaggle", "idx")
-
-
-@dataclasses.dataclass(frozen=True)
-class FetchParams:
-    """The `fetch` section of params.yaml."""
-
-    SECTION: ClassVar[str] = "fetch"
-    source: str
-    local_path: str
-    mirrors: tuple[str, ...]
-    timeout_seconds: float
-    retries: int
-    kaggle_holdout_size: float
-    kaggle_holdout_seed: int
-    max_train_images: int
-    max_test_images: int
-
-    def __post_init__(self) -> None:
-        check(self.source in SOURCES, "fetch.source", f"one of: {', '.join(SOURCES)}", self.source)
-        check(bool(self.local_path.strip()), "fetch.local_path", "a path to a folder or file", self.local_path)
-        check_each(tuple(map(redact_credentials, self.mirrors)), lambda url: url.startswith(("http://", "https://")),
-                   "fetch.mirrors", "a list of http:// or https:// URLs")
-        check(self.source != "url" or bool(self.mirrors), "fetch.mirrors",
-              "at least one mirror URL when fetch.source is url", list(self.mirrors))
-        check(0.0 < self.timeout_seconds <= 3600.0, "fetch.timeout_seconds", "a number of seconds in (0, 3600]",
-              self.timeout_seconds)
-        check(0 <= self.retries <= 10, "fetch.retries", "an integer from 0 to 10", self.retries)
-        check(0.0 < self.kaggle_holdout_size < 1.0, "fetch.kaggle_holdout_size",
-              "a fraction strictly between 0 and 1", self.kaggle_holdout_size)
-        check(self.kaggle_holdout_seed >= 0, "fetch.kaggle_holdout_seed", "a non-negative integer",
-              self.kaggle_holdout_seed)
-        check(self.max_train_images >= 0, "fetch.max_train_images", "0 (all) or a positive integer",
-              self.max_train_images)
-        check(self.max_test_images >= 0, "fetch.max_test_images", "0 (all) or a positive integer",
-              self.max_test_images)
 
 
 def limit_splits(splits: MnistSplits, max_train_images: int, max_test_images: int) -> MnistSplits:
@@ -93,8 +55,13 @@ def limit_splits(splits: MnistSplits, max_train_images: int, max_test_images: in
 def write_raw(splits: MnistSplits, out_dir: Path) -> None:
     """Write the five raw IDX files into `out_dir`, replacing it whole."""
     with atomic_directory(out_dir) as staging:
-        arrays = (splits.train_images, splits.train_labels, splits.test_images, splits.test_labels,
-                  splits.predict_images)
+        arrays = (
+            splits.train_images,
+            splits.train_labels,
+            splits.test_images,
+            splits.test_labels,
+            splits.predict_images,
+        )
         for name, array in zip(idx.RAW_FILE_NAMES, arrays, strict=True):
             idx.write_idx(staging / name, array)
     for name in idx.RAW_FILE_NAMES:
@@ -138,8 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     params = load_section(args.params, FetchParams.SECTION, FetchParams)
     splits = limit_splits(SOURCE_LOADERS[params.source](params), params.max_train_images, params.max_test_images)
-    logger.info("train images %s, test images %s, images to predict %s",
-                splits.train_images.shape, splits.test_images.shape, splits.predict_images.shape)
+    logger.info(
+        "train images %s, test images %s, images to predict %s",
+        splits.train_images.shape,
+        splits.test_images.shape,
+        splits.predict_images.shape,
+    )
     write_raw(splits, args.out_dir)
     return 0
 

@@ -11,38 +11,24 @@ log, and the stage goes on. To predict images outside the pipeline: `python -m m
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
-from mnist_dvc.atomic_files import write_text_atomically
-from mnist_dvc.compute import ComputeParams, configure_compute
+from mnist_dvc.atomic_files import outputs_move_together, write_text_atomically
+from mnist_dvc.reproducible_compute import configure_compute
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.formats.prepared_arrays import read_prepared_images
 from mnist_dvc.model.files import load_model
 from mnist_dvc.own_image_predictions import draw_contact_sheet, failures, own_images_csv, predict_image_files
-from mnist_dvc.params import check, load_section
+from mnist_dvc.params.compute import ComputeParams
+from mnist_dvc.params.loading import load_section
+from mnist_dvc.params.predict import PredictParams
 from mnist_dvc.reports.digit_grids import draw_digit_grid
-from mnist_dvc.runtime import configure_logging, exits_cleanly_on_bad_input
+from mnist_dvc.process_setup import configure_logging, exits_cleanly_on_bad_input
 
 logger = logging.getLogger("stages.predict")
-
-@dataclasses.dataclass(frozen=True)
-class PredictParams:
-    """The `predict` section of params.yaml."""
-
-    SECTION: ClassVar[str] = "predict"
-    batch_size: int
-    samples_shown: int
-    images: str
-
-    def __post_init__(self) -> None:
-        check(self.batch_size >= 1, "predict.batch_size", "a positive integer", self.batch_size)
-        check(self.samples_shown >= 0, "predict.samples_shown", "a non-negative integer", self.samples_shown)
-        check(bool(self.images.strip()), "predict.images", "a folder of image files", self.images)
 
 
 def submission_csv(predictions: np.ndarray) -> str:
@@ -69,22 +55,34 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(args.model)
     own_folder = Path(params.images)
     if not own_folder.is_dir():
-        raise PipelineError(f"{own_folder} (predict.images): expected a folder of image files (it may be empty). "
-                            f"Received: {'a file' if own_folder.exists() else 'no such folder'}")
-    own = predict_image_files(lambda pixels: model.predict(pixels, batch_size=params.batch_size, verbose=0), [own_folder])
+        raise PipelineError(
+            f"{own_folder} (predict.images): expected a folder of image files (it may be empty). "
+            f"Received: {'a file' if own_folder.exists() else 'no such folder'}"
+        )
+    own = predict_image_files(
+        lambda pixels: model.predict(pixels, batch_size=params.batch_size, verbose=0), [own_folder]
+    )
     # One bad image must not hold up the whole pipeline: its error goes into the CSV and the log.
     for failure in failures(own):
         logger.warning("skipped: %s", failure.error)
 
     predictions = model.predict(images, batch_size=params.batch_size, verbose=0).argmax(axis=1)
-    write_text_atomically(args.submission_out, submission_csv(predictions))
-    shown = min(params.samples_shown, len(images))
-    titles = [f"#{i + 1}: {predictions[i]}" for i in range(shown)]
-    draw_digit_grid(images[:shown], titles, "Predicted labels of the first images to predict", args.samples_out)
-    write_text_atomically(args.own_images_out, own_images_csv(own, relative_to=own_folder))
-    draw_contact_sheet(own, f"Your images in {own_folder}, as the model saw them", args.own_sheet_out)
-    logger.info("predicted %d images and %d of your own; wrote %s, %s, %s and %s", len(predictions), len(own),
-                args.submission_out, args.samples_out, args.own_images_out, args.own_sheet_out)
+    with outputs_move_together():
+        write_text_atomically(args.submission_out, submission_csv(predictions))
+        shown = min(params.samples_shown, len(images))
+        titles = [f"#{i + 1}: {predictions[i]}" for i in range(shown)]
+        draw_digit_grid(images[:shown], titles, "Predicted labels of the first images to predict", args.samples_out)
+        write_text_atomically(args.own_images_out, own_images_csv(own, relative_to=own_folder))
+        draw_contact_sheet(own, f"Your images in {own_folder}, as the model saw them", args.own_sheet_out)
+    logger.info(
+        "predicted %d images and %d of your own; wrote %s, %s, %s and %s",
+        len(predictions),
+        len(own),
+        args.submission_out,
+        args.samples_out,
+        args.own_images_out,
+        args.own_sheet_out,
+    )
     return 0
 
 

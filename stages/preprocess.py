@@ -8,33 +8,18 @@ untouched for evaluation, and the (unlabelled) images to predict are passed on a
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 from pathlib import Path
-from typing import ClassVar
 
-from mnist_dvc.digits import LabelledImages, check_labelled_images, checked_images
+from mnist_dvc.digit_arrays import LabelledImages, check_labelled_images, checked_images
 from mnist_dvc.formats import idx
 from mnist_dvc.formats.prepared_arrays import write_prepared
-from mnist_dvc.params import check, load_section
-from mnist_dvc.runtime import configure_logging, exits_cleanly_on_bad_input
+from mnist_dvc.params.loading import load_section
+from mnist_dvc.params.preprocess import PreprocessParams
+from mnist_dvc.process_setup import configure_logging, exits_cleanly_on_bad_input
 from mnist_dvc.splits import stratified_split
 
 logger = logging.getLogger("stages.preprocess")
-
-
-@dataclasses.dataclass(frozen=True)
-class PreprocessParams:
-    """The `preprocess` section of params.yaml."""
-
-    SECTION: ClassVar[str] = "preprocess"
-    validation_size: float
-    random_seed: int
-
-    def __post_init__(self) -> None:
-        check(0.0 < self.validation_size < 1.0, "preprocess.validation_size",
-              "a fraction strictly between 0 and 1", self.validation_size)
-        check(self.random_seed >= 0, "preprocess.random_seed", "a non-negative integer", self.random_seed)
 
 
 def read_raw_split(raw_dir: Path, images_name: str, labels_name: str) -> LabelledImages:
@@ -47,7 +32,8 @@ def read_raw_split(raw_dir: Path, images_name: str, labels_name: str) -> Labelle
 def prepare_splits(train: LabelledImages, test: LabelledImages, params: PreprocessParams) -> dict[str, LabelledImages]:
     """The three prepared splits: train and val (stratified from the training images) and test (as is)."""
     train_indices, validation_indices = stratified_split(
-        train.labels, params.validation_size, params.random_seed, key="preprocess.validation_size")
+        train.labels, params.validation_size, params.random_seed, key="preprocess.validation_size"
+    )
     return {
         "train": LabelledImages(train.images[train_indices], train.labels[train_indices]),
         "val": LabelledImages(train.images[validation_indices], train.labels[validation_indices]),
@@ -68,8 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     test = read_raw_split(args.raw_dir, idx.TEST_IMAGES, idx.TEST_LABELS)
     predict_path = args.raw_dir / idx.PREDICT_IMAGES
     predict_images = checked_images(idx.read_idx(predict_path, expected_ndim=3), str(predict_path))
-    logger.info("read %d training, %d test and %d images to predict from %s",
-                len(train.labels), len(test.labels), len(predict_images), args.raw_dir)
+    logger.info(
+        "read %d training, %d test and %d images to predict from %s",
+        len(train.labels),
+        len(test.labels),
+        len(predict_images),
+        args.raw_dir,
+    )
     write_prepared(prepare_splits(train, test, params), predict_images, args.out_dir)
     return 0
 

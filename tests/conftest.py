@@ -16,10 +16,18 @@ from hypothesis import HealthCheck, settings
 # the same ones every run, nothing saved; "fuzz" (`make fuzz`): many random ones, failures kept in
 # .hypothesis/ and replayed first next time.
 _SLOW_EXAMPLES = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
-settings.register_profile("ci", max_examples=40, derandomize=True, database=None, deadline=None,
-                          suppress_health_check=_SLOW_EXAMPLES, print_blob=True)
-settings.register_profile("fuzz", max_examples=2000, deadline=None, suppress_health_check=_SLOW_EXAMPLES,
-                          print_blob=True)
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=_SLOW_EXAMPLES,
+    print_blob=True,
+)
+settings.register_profile(
+    "fuzz", max_examples=2000, deadline=None, suppress_health_check=_SLOW_EXAMPLES, print_blob=True
+)
 settings.load_profile(os.environ.get("MNIST_FUZZ_PROFILE", "ci"))
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -40,8 +48,11 @@ def pytest_configure(config: pytest.Config) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with (folder.parent / "small_pipeline_build.log").open("w") as log:
         config._small_pipeline_build = subprocess.Popen(
-            [sys.executable, "-m", "tests.small_pipeline", str(folder)], cwd=PROJECT_ROOT, stdout=log,
-            stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "tests.small_pipeline", str(folder)],
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

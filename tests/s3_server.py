@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -34,17 +33,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-# An empty file for AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE (botocore wants a regular file).
-_EMPTY_AWS_FILE = Path(tempfile.gettempdir()) / "mnist-dvc-tests-empty-aws-config"
-
-
-def _isolated_aws_environment() -> dict[str, str]:
-    """No AWS config or credentials of the machine running the tests may leak in."""
-    _EMPTY_AWS_FILE.write_text("")
-    return {"AWS_CONFIG_FILE": str(_EMPTY_AWS_FILE), "AWS_SHARED_CREDENTIALS_FILE": str(_EMPTY_AWS_FILE),
-            "AWS_DEFAULT_REGION": _REGION, "AWS_EC2_METADATA_DISABLED": "true",
-            # Fail fast: one attempt per request, as the faults the tests inject do not go away.
-            "AWS_MAX_ATTEMPTS": "1"}
+def _isolated_aws_environment(empty_aws_file: Path) -> dict[str, str]:
+    """No AWS config or credentials of the machine running the tests may leak in: both files are
+    `empty_aws_file`, an empty file in the test's own folder (botocore wants a regular file)."""
+    return {
+        "AWS_CONFIG_FILE": str(empty_aws_file),
+        "AWS_SHARED_CREDENTIALS_FILE": str(empty_aws_file),
+        "AWS_DEFAULT_REGION": _REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        # Fail fast: one attempt per request, as the faults the tests inject do not go away.
+        "AWS_MAX_ATTEMPTS": "1",
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,12 +51,18 @@ class S3Server:
     endpoint: str
     access_key: str
     secret_key: str
+    empty_aws_file: Path
 
     def client(self, secret_key: str | None = None):  # noqa: ANN201 - a boto3 client
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name=_REGION,
-                            aws_access_key_id=self.access_key, aws_secret_access_key=secret_key or self.secret_key)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=_REGION,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=secret_key or self.secret_key,
+        )
 
     def new_bucket(self) -> str:
         bucket = f"team-{uuid.uuid4().hex[:12]}"
@@ -70,8 +75,12 @@ class S3Server:
 
     def machine(self, **overrides: str) -> Machine:
         """The environment of a DVC command that uses this server as AWS, with these credentials."""
-        environment = {**_isolated_aws_environment(), "AWS_ACCESS_KEY_ID": self.access_key,
-                       "AWS_SECRET_ACCESS_KEY": self.secret_key, **overrides}
+        environment = {
+            **_isolated_aws_environment(self.empty_aws_file),
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            **overrides,
+        }
         return Machine(environment=tuple((name, value) for name, value in environment.items() if value))
 
 
@@ -88,25 +97,43 @@ def _wait_until_listening(port: int, process: subprocess.Popen, timeout: float =
 
 
 @contextmanager
-def s3_server() -> Iterator[S3Server]:
-    """moto's S3 server on a free port of 127.0.0.1 with one IAM user allowed s3:*; stopped on exit."""
+def s3_server(folder: Path) -> Iterator[S3Server]:
+    """moto's S3 server on a free port of 127.0.0.1 with one IAM user allowed s3:*; stopped on exit. It and
+    the DVC commands that use it write only under `folder` (the test's own temporary folder)."""
     import boto3
 
     port = free_port()
-    environment = {**os.environ, **_isolated_aws_environment(),
-                   "INITIAL_NO_AUTH_ACTION_COUNT": str(_UNSIGNED_SETUP_CALLS)}
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    empty_aws_file = folder / "empty-aws-config"
+    empty_aws_file.parent.mkdir(parents=True, exist_ok=True)
+    empty_aws_file.write_text("")
+    environment = {
+        **os.environ,
+        **_isolated_aws_environment(empty_aws_file),
+        "INITIAL_NO_AUTH_ACTION_COUNT": str(_UNSIGNED_SETUP_CALLS),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         _wait_until_listening(port, process)
         endpoint = f"http://127.0.0.1:{port}"
-        iam = boto3.client("iam", endpoint_url=endpoint, region_name=_REGION,
-                           aws_access_key_id="setup", aws_secret_access_key="setup")
+        iam = boto3.client(
+            "iam", endpoint_url=endpoint, region_name=_REGION, aws_access_key_id="setup", aws_secret_access_key="setup"
+        )
         iam.create_user(UserName="ci")
-        iam.put_user_policy(UserName="ci", PolicyName="buckets", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+        iam.put_user_policy(
+            UserName="ci",
+            PolicyName="buckets",
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+            ),
+        )
         key = iam.create_access_key(UserName="ci")["AccessKey"]
-        yield S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+        yield S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"], empty_aws_file)
     finally:
         process.kill()
         process.wait()

@@ -28,17 +28,22 @@ def kaggle_csv(images: np.ndarray, labels: np.ndarray | None) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def gzipped_idx_files(train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
-                      test_labels: np.ndarray) -> dict[str, bytes]:
+def gzipped_idx_files(
+    train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray
+) -> dict[str, bytes]:
     """The four MNIST `.gz` file names mapped to gzip'd IDX bytes of the given arrays (mtime 0: stable bytes)."""
     arrays = (train_images, train_labels, test_images, test_labels)
-    return {f"{name}.gz": gzip.compress(idx.encode_idx(array), mtime=0)
-            for name, array in zip(idx.RAW_FILE_NAMES[:4], arrays, strict=True)}
+    return {
+        f"{name}.gz": gzip.compress(idx.encode_idx(array), mtime=0)
+        for name, array in zip(idx.RAW_FILE_NAMES[:4], arrays, strict=True)
+    }
 
 
 def expected_files(files: dict[str, bytes]) -> tuple[ExpectedFile, ...]:
     """ExpectedFile entries (name, size, sha256) for fixture files, in the order given."""
-    return tuple(ExpectedFile(name, len(payload), hashlib.sha256(payload).hexdigest()) for name, payload in files.items())
+    return tuple(
+        ExpectedFile(name, len(payload), hashlib.sha256(payload).hexdigest()) for name, payload in files.items()
+    )
 
 
 PRIVATE_USER, PRIVATE_PASSWORD = "student", "p@ss:w/rd"
@@ -58,8 +63,11 @@ class _MirrorHandler(http.server.BaseHTTPRequestHandler):
         if behaviour == "missing" or payload is None:
             self.send_error(404, "Not Found")
             return
-        if behaviour == "private" and self.headers.get("Authorization") != "Basic " + base64.b64encode(
-                f"{PRIVATE_USER}:{PRIVATE_PASSWORD}".encode()).decode():
+        if (
+            behaviour == "private"
+            and self.headers.get("Authorization")
+            != "Basic " + base64.b64encode(f"{PRIVATE_USER}:{PRIVATE_PASSWORD}".encode()).decode()
+        ):
             self.send_error(401, "Unauthorized")
             return
         if behaviour == "stall":

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from mnist_dvc.compute import (
+from mnist_dvc.reproducible_compute import (
     ISA_NAMES,
     ISA_VARIABLE,
-    ComputeParams,
     apply_isa_cap,
     best_isa,
     check_onednn_is_on,
@@ -22,12 +21,14 @@ from mnist_dvc.compute import (
     kernel_isa,
 )
 from mnist_dvc.errors import ParamsError
+from mnist_dvc.params.compute import ComputeParams
 from tests.conftest import PROJECT_ROOT, synthetic_digits
 from tools.workspace import Machine, run
 
 HASWELL_FLAGS = "fpu sse sse2 ssse3 sse4_1 sse4_2 avx fma avx2"
-SAPPHIRE_RAPIDS_FLAGS = (HASWELL_FLAGS + " avx512f avx512dq avx512bw avx512vl avx512_vnni avx512_bf16 amx_tile"
-                         " amx_int8 amx_bf16 avx_vnni")
+SAPPHIRE_RAPIDS_FLAGS = (
+    HASWELL_FLAGS + " avx512f avx512dq avx512bw avx512vl avx512_vnni avx512_bf16 amx_tile amx_int8 amx_bf16 avx_vnni"
+)
 THIS_CPU = cpu_flags(Path("/proc/cpuinfo").read_text()) if Path("/proc/cpuinfo").exists() else frozenset()
 
 
@@ -37,14 +38,17 @@ def test_cpu_flags_are_read_from_cpuinfo() -> None:
     assert cpu_flags("") == frozenset()
 
 
-@pytest.mark.parametrize(("flags", "best"), [
-    ("fpu sse sse2", None),
-    ("sse4_1", "SSE41"),
-    ("sse4_1 avx", "AVX"),
-    (HASWELL_FLAGS, "AVX2"),
-    (HASWELL_FLAGS + " avx512f avx512dq avx512bw avx512vl", "AVX512_CORE"),
-    (SAPPHIRE_RAPIDS_FLAGS, "AVX512_CORE_AMX"),
-])
+@pytest.mark.parametrize(
+    ("flags", "best"),
+    [
+        ("fpu sse sse2", None),
+        ("sse4_1", "SSE41"),
+        ("sse4_1 avx", "AVX"),
+        (HASWELL_FLAGS, "AVX2"),
+        (HASWELL_FLAGS + " avx512f avx512dq avx512bw avx512vl", "AVX512_CORE"),
+        (SAPPHIRE_RAPIDS_FLAGS, "AVX512_CORE_AMX"),
+    ],
+)
 def test_the_best_instruction_set_of_a_cpu(flags: str, best: str | None) -> None:
     assert best_isa(frozenset(flags.split())) == best
 
@@ -67,8 +71,11 @@ def test_portable_kernels_override_the_environment_and_non_portable_ones_do_not(
 
 def test_portable_kernels_refuse_an_environment_without_onednn() -> None:
     portable = ComputeParams(portable_kernels=True, threads=2)
-    with pytest.raises(ParamsError, match=r"compute.portable_kernels must be false when the environment switches "
-                                          r"oneDNN off. Received: true with TF_ENABLE_ONEDNN_OPTS=0"):
+    with pytest.raises(
+        ParamsError,
+        match=r"compute.portable_kernels must be false when the environment switches "
+        r"oneDNN off. Received: true with TF_ENABLE_ONEDNN_OPTS=0",
+    ):
         check_onednn_is_on(portable, {"TF_ENABLE_ONEDNN_OPTS": "0"})
     check_onednn_is_on(portable, {"TF_ENABLE_ONEDNN_OPTS": "1"})
     check_onednn_is_on(portable, {})
@@ -83,14 +90,15 @@ def test_fact_differences_put_the_decisive_facts_first() -> None:
 
 ONEDNN_PROBE = """
 import sys
-from mnist_dvc.compute import ComputeParams, configure_compute
+from mnist_dvc.params.compute import ComputeParams
+from mnist_dvc.reproducible_compute import configure_compute
 configure_compute(ComputeParams(portable_kernels=sys.argv[1] == "portable", threads=1))
 import tensorflow as tf
 tf.nn.conv2d(tf.ones((1, 8, 8, 1)), tf.ones((3, 3, 1, 8)), 1, "SAME")
 """
 
 
-@pytest.mark.skipif(best_isa(THIS_CPU) not in ISA_NAMES[ISA_NAMES.index("AVX2"):], reason="needs an AVX2 CPU")
+@pytest.mark.skipif(best_isa(THIS_CPU) not in ISA_NAMES[ISA_NAMES.index("AVX2") :], reason="needs an AVX2 CPU")
 @pytest.mark.parametrize(("mode", "reported"), [("portable", "Intel AVX2"), ("native", "Intel SSE4.1")])
 def test_onednn_runs_at_the_cap_the_project_sets(mode: str, reported: str) -> None:
     # oneDNN's own report of the instruction set it dispatches to, with the environment asking for SSE4.1.
@@ -110,10 +118,25 @@ def train_once(workspace: Path, name: str, machine: Machine, portable: bool = Tr
     params["compute"]["portable_kernels"] = portable
     params["train"].update(epochs=1, warmup_epochs=0, batch_size=16)
     (workspace / f"{name}.yaml").write_text(yaml.safe_dump(params))
-    run([sys.executable, "-m", "stages.train", "--params", str(workspace / f"{name}.yaml"),
-         "--prepared-dir", str(workspace / "prepared"), "--model-out", str(workspace / name / "model.keras"),
-         "--log-dir", str(workspace / name / "training"), "--summary-out", str(workspace / name / "train.json")],
-        PROJECT_ROOT, machine)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "stages.train",
+            "--params",
+            str(workspace / f"{name}.yaml"),
+            "--prepared-dir",
+            str(workspace / "prepared"),
+            "--model-out",
+            str(workspace / name / "model.keras"),
+            "--log-dir",
+            str(workspace / name / "training"),
+            "--summary-out",
+            str(workspace / name / "train.json"),
+        ],
+        PROJECT_ROOT,
+        machine,
+    )
     return (workspace / name / "model.keras").read_bytes() + (workspace / name / "train.json").read_bytes()
 
 
@@ -128,9 +151,12 @@ def test_training_gives_the_same_bytes_on_every_instruction_set_and_cpu_count(tm
         np.save(prepared / f"{split}_labels.npy", labels)
     one_cpu = frozenset({min(os.sched_getaffinity(0))})
     levels = instruction_sets_of_this_cpu()
-    variants = {f"{level}{' 1 CPU' if index % 2 else ''}": Machine(environment=((ISA_VARIABLE, level),),
-                                                                   cpus=one_cpu if index % 2 else None)
-                for index, level in enumerate(reversed(levels))}
+    variants = {
+        f"{level}{' 1 CPU' if index % 2 else ''}": Machine(
+            environment=((ISA_VARIABLE, level),), cpus=one_cpu if index % 2 else None
+        )
+        for index, level in enumerate(reversed(levels))
+    }
     results = {name: train_once(tmp_path, name.replace(" ", "_"), machine) for name, machine in variants.items()}
     reference = next(iter(results.values()))
     assert [name for name, result in results.items() if result != reference] == [], results.keys()
@@ -138,6 +164,7 @@ def test_training_gives_the_same_bytes_on_every_instruction_set_and_cpu_count(tm
     # The control: without the cap, the lowest instruction set trains other bytes than the highest,
     # so the equality above is the cap's doing, not a model too small to notice.
     if len(levels) > 1:
-        native = train_once(tmp_path, "native_lowest", Machine(environment=((ISA_VARIABLE, levels[0]),)),
-                            portable=False)
+        native = train_once(
+            tmp_path, "native_lowest", Machine(environment=((ISA_VARIABLE, levels[0]),)), portable=False
+        )
         assert native != reference

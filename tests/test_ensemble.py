@@ -38,7 +38,10 @@ def test_running_accuracies_average_probabilities_not_votes() -> None:
 
 def test_render_lists_each_seed_beside_the_ensemble() -> None:
     labels = np.array([0, 1, 2, 3])
-    members = [Member(4, one_hot_probabilities([0, 1, 2, 9]), 200.0), Member(7, one_hot_probabilities([0, 1, 2, 3]), 210.0)]
+    members = [
+        Member(4, one_hot_probabilities([0, 1, 2, 9]), 200.0),
+        Member(7, one_hot_probabilities([0, 1, 2, 3]), 210.0),
+    ]
     table = render(members, labels, ["train.epochs=15"], total_seconds=420.0)
     assert "| 1 | 4 | 200 | 75.00% | 75.00% |" in table
     assert "| 2 | 7 | 210 | 100.00% | 100.00% |" in table
@@ -70,7 +73,8 @@ def test_two_seeds_on_the_small_profile(small_pipeline: Path, tmp_path: Path) ->
 
     workspace = Path(shutil.copytree(small_pipeline, tmp_path / "repo", symlinks=True))
     committed = load_model(workspace / "models/model.keras").predict(
-        np.load(workspace / "data/prepared/test_images.npy"), batch_size=1024, verbose=0)
+        np.load(workspace / "data/prepared/test_images.npy"), batch_size=1024, verbose=0
+    )
 
     members, labels = train_ensemble(workspace, [0, 1])
 

@@ -36,15 +36,27 @@ def test_confusion_matrix_rows_are_true_classes() -> None:
 
 def test_per_class_scores_match_a_hand_computation() -> None:
     scores = per_class_scores(confusion_matrix(LABELS, PREDICTIONS, num_classes=3))
-    assert scores[1] == {"digit": 1, "accuracy": 1.0, "precision": pytest.approx(2 / 3, abs=1e-6), "recall": 1.0,
-                         "f1": pytest.approx(0.8, abs=1e-6), "support": 2}
+    assert scores[1] == {
+        "digit": 1,
+        "accuracy": 1.0,
+        "precision": pytest.approx(2 / 3, abs=1e-6),
+        "recall": 1.0,
+        "f1": pytest.approx(0.8, abs=1e-6),
+        "support": 2,
+    }
     assert scores[0]["precision"] == 0.5 and scores[0]["recall"] == 0.5
 
 
 def test_a_class_never_predicted_scores_zero_not_nan() -> None:
     scores = per_class_scores(confusion_matrix(np.array([0, 1]), np.array([0, 0]), num_classes=3))
-    assert scores[1]["precision"] == 0.0 and scores[2] == {"digit": 2, "accuracy": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0,
-                                                           "support": 0}
+    assert scores[1]["precision"] == 0.0 and scores[2] == {
+        "digit": 2,
+        "accuracy": 0.0,
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "support": 0,
+    }
 
 
 def test_cross_entropy_of_known_probabilities() -> None:

@@ -1,33 +1,37 @@
-"""Faults during a run: each stage really killed (SIGKILL or SIGTERM) at a random moment of its run.
+"""Faults during a run: each stage really killed (SIGKILL or SIGTERM) inside its run, at a known point.
 
-What must hold afterwards, for every stage: no output is half-written (each output file present is
-byte-identical to the one the uninterrupted run wrote, and no temporary file is left in an output
-folder), and the next `dvc repro` completes and gives exactly the committed dvc.lock again.
-The signals and moments are drawn from a seed printed at the start (rerun one with MNIST_FAULT_SEED=N).
+The stages hold, at a test's request, at the moment their outputs are written to temporaries and about to
+move into place (`mnist_dvc.atomic_files.HOLD_BEFORE_MOVE_VARIABLE`): the test waits for that, so every kill
+lands inside the stage on any machine, however fast, and at the point where a half-written output would
+show. What must hold afterwards, for every stage: no output is half-written (each output file present is
+byte-identical to the one the uninterrupted run wrote), and the next `dvc repro` completes with
+byte-identical outputs, no temporaries left, and exactly the committed dvc.lock again.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tools.dvc_state import heal_rwlock, no_rwlock_writer
+from mnist_dvc.atomic_files import HOLD_BEFORE_MOVE_VARIABLE
+from tools.repair_after_kill import heal_dvc_lock, heal_rwlock, no_rwlock_writer
 from tools.lineage import stage_dependencies
 from tools.workspace import ALL_STAGES, PROJECT_ROOT, CommandFailed, dvc, run, stages_run
 
-# How long after DVC says "Running stage" the kill may come: up to a little past each stage's usual
-# length on the small profile, so that some kills land after the stage's end (the run then simply finishes).
-LATEST_KILL_SECONDS = {"fetch": 5.0, "preprocess": 4.0, "train": 12.0, "evaluate": 6.0, "predict": 5.0, "export": 12.0}
+# Each signal on half of the stages, the same every run: SIGKILL (nothing of the stage's clean-up runs)
+# and SIGTERM (the stage unwinds and removes its temporaries).
+SIGNALS = {stage: (signal.SIGKILL, signal.SIGTERM)[index % 2] for index, stage in enumerate(ALL_STAGES)}
+# How long a stage of the small profile may take to reach its outputs (the slowest, train and export, take
+# about 10 s here); past it the test fails, saying the stage never got there.
+REACH_SECONDS = 300.0
 
 
 def stage_outputs(repo: Path, stage: str) -> list[str]:
@@ -41,77 +45,105 @@ def files_under(root: Path, relative: str) -> dict[str, bytes]:
     if path.is_file():
         return {relative: path.read_bytes()}
     if path.is_dir():
-        return {str(child.relative_to(root)): child.read_bytes() for child in sorted(path.rglob("*")) if child.is_file()}
+        return {
+            str(child.relative_to(root)): child.read_bytes() for child in sorted(path.rglob("*")) if child.is_file()
+        }
     return {}
 
 
-def kill_during(repo: Path, stage: str, signal_number: int, delay: float) -> str:
-    """Run `dvc repro --force --single-item stage` and send `signal_number` to its whole process group (DVC
-    and the stage) `delay` seconds after DVC starts the stage; return what it printed."""
+def kill_when_held(repo: Path, stage: str, signal_number: int, hold_folder: Path) -> tuple[str, list[str]]:
+    """Run `dvc repro --force --single-item stage`, wait until the stage holds before moving its outputs into
+    place, and send `signal_number` to the whole process group (DVC and the stage). Return what DVC printed
+    and the output paths the stage held with; fail if it never held."""
+    hold_folder.mkdir(parents=True)
     command = [str(Path(sys.executable).parent / "dvc"), "repro", "--force", "--single-item", stage]
-    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    process = subprocess.Popen(command, cwd=repo, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
-    assert process.stdout is not None
-    started = threading.Event()
-    lines: list[str] = []
-
-    def read() -> None:
-        for line in process.stdout:  # type: ignore[union-attr]
-            lines.append(line)
-            if f"Running stage '{stage}'" in line:
-                started.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    started.wait(timeout=120)
-    time.sleep(delay)
-    if process.poll() is None:
-        os.killpg(process.pid, signal_number)
-    process.wait(timeout=120)
-    reader.join(timeout=10)
-    return "".join(lines) + f"\n[exit status {process.returncode}]"
+    environment = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        HOLD_BEFORE_MOVE_VARIABLE: str(hold_folder),
+    }
+    with (hold_folder.parent / f"{stage}.log").open("w+") as log:
+        process = subprocess.Popen(
+            command, cwd=repo, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + REACH_SECONDS
+        while not (held := list(hold_folder.glob("held-*"))) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if process.poll() is None:
+            os.killpg(process.pid, signal_number)
+        process.wait(timeout=120)
+        log.seek(0)
+        output = log.read() + f"\n[exit status {process.returncode}]"
+    assert held, f"{stage} never reached the moment its outputs move into place (within {REACH_SECONDS} s)\n{output}"
+    # A stage's writes that were still in flight finish before the file is read: it was written before the hold.
+    return output, held[0].read_text().splitlines()
 
 
 @pytest.mark.slow
-def test_each_stage_killed_at_a_random_moment_leaves_no_half_written_output_and_reruns_to_the_same_bytes(
-        small_pipeline: Path, tmp_path: Path) -> None:
-    seed = int(os.environ.get("MNIST_FAULT_SEED", random.randrange(2**32)))
-    print(f"MNIST_FAULT_SEED={seed}")
-    draw = random.Random(seed)
+def test_each_stage_killed_inside_its_run_leaves_no_half_written_output_and_reruns_to_the_same_bytes(
+    small_pipeline: Path, tmp_path: Path
+) -> None:
     repo = Path(shutil.copytree(small_pipeline, tmp_path / "repo", symlinks=True))
     summary: list[str] = []
     for stage in ALL_STAGES:
-        signal_number = draw.choice([signal.SIGKILL, signal.SIGTERM])
-        delay = draw.uniform(0.0, LATEST_KILL_SECONDS[stage])
-        context = f"seed {seed}: {stage} sent {signal.Signals(signal_number).name} after {delay:.1f} s"
-        output = kill_during(repo, stage, signal_number, delay)
-        for relative in stage_outputs(repo, stage):
+        signal_number = SIGNALS[stage]
+        context = f"{stage} sent {signal.Signals(signal_number).name} while holding its outputs"
+        output, held_outputs = kill_when_held(repo, stage, signal_number, tmp_path / "hold" / stage)
+        # The kill landed inside the stage: DVC reports the stage failed, and it held with all its outputs.
+        assert "[exit status 0]" not in output, f"{context}: the run finished anyway\n{output}"
+        declared = stage_outputs(repo, stage)
+        assert sorted(held_outputs) == sorted(declared), f"{context}: held with {held_outputs}, declared {declared}"
+        for relative in declared:
             reference = files_under(small_pipeline, relative)
             for path, content in files_under(repo, relative).items():
                 assert path in reference, f"{context}: left {path}, which the run does not write\n{output}"
                 assert content == reference[path], f"{context}: left {path} half-written\n{output}"
-        # What `make repro` does first: a lock table cut by the kill (DVC rewrites it in place) is removed.
-        healed = heal_rwlock(repo)
+        # What `make repro` does first: a lock table or dvc.lock cut by a kill is healed.
+        healed = [what for what in (heal_rwlock(repo), heal_dvc_lock(repo)) if what]
         # Without the run-cache, so that the stage really runs again rather than being restored; a failure
         # (a stale lock, a leftover DVC cannot handle) raises with DVC's output.
         rerun = dvc(repo, "repro", "--no-run-cache")
-        landed = "[exit status 0]" not in output
-        summary.append(f"{context}: {'killed it' if landed else 'came after its end'}; "
-                       f"{'healed a cut lock table; ' if healed else ''}rerun ran {stages_run(rerun) or 'nothing'}")
+        assert stage in stages_run(rerun), f"{context}: the rerun did not run it again\n{rerun}"
+        summary.append(
+            f"{context}: killed it; {'; '.join(healed) + '; ' if healed else ''}rerun ran {stages_run(rerun)}"
+        )
         assert run(["git", "status", "--porcelain"], repo) == "", f"{context}: dvc.lock or outputs changed\n{rerun}"
-        for relative in stage_outputs(repo, stage):
+        for relative in declared:
             assert files_under(repo, relative) == files_under(small_pipeline, relative), f"{context}: {relative}"
-            leftovers = [path.name for path in (repo / relative).parent.glob(".*") if ".tmp" in path.name or
-                         path.name.endswith(".old")]
+            leftovers = [
+                path.name
+                for path in (repo / relative).parent.glob(".*")
+                if ".tmp" in path.name or path.name.endswith(".old")
+            ]
             assert leftovers == [], f"{context}: the rerun left the killed run's temporaries {leftovers}"
     print("\n".join(summary))
 
 
 @pytest.mark.slow
+def test_a_dvc_lock_cut_mid_write_is_restored_before_the_rerun(small_pipeline: Path, tmp_path: Path) -> None:
+    """DVC rewrites dvc.lock in place: cut by a kill, it is not YAML and DVC refuses every command. tools.repair_after_kill
+    (run by `make repro`) restores the committed one, and the pipeline is then up to date again."""
+    repo = Path(shutil.copytree(small_pipeline, tmp_path / "repo", symlinks=True))
+    lock = repo / "dvc.lock"
+    committed = lock.read_bytes()
+    lock.write_bytes(committed[: committed.index(b"md5:") + 9])  # what a kill mid-write leaves
+    with pytest.raises(CommandFailed):
+        dvc(repo, "status")
+    healed = run([sys.executable, "-m", "tools.repair_after_kill", "--repo", str(repo)], PROJECT_ROOT)
+    assert "dvc.lock: was cut" in healed and lock.read_bytes() == committed
+    assert "Data and pipelines are up to date." in dvc(repo, "status")
+    assert heal_dvc_lock(repo) is None  # a readable dvc.lock is never touched
+    # Outside git's reach, it is named with what to do, and left alone.
+    shutil.rmtree(repo / ".git")
+    lock.write_bytes(committed[:40])
+    with pytest.raises(CommandFailed, match=r"dvc.lock: expected DVC's lock file.*delete it and run `make repro`"):
+        run([sys.executable, "-m", "tools.repair_after_kill", "--repo", str(repo)], PROJECT_ROOT)
+
+
+@pytest.mark.slow
 def test_a_lock_table_cut_by_a_kill_is_removed_so_that_dvc_runs_again(small_pipeline: Path, tmp_path: Path) -> None:
     """DVC rewrites .dvc/tmp/rwlock in place: killed inside that write, it leaves the file cut, and DVC then
-    refuses every command. tools.dvc_state (run by `make repro`) removes it, unless a DVC process is
+    refuses every command. tools.repair_after_kill (run by `make repro`) removes it, unless a DVC process is
     writing it at that moment."""
     repo = Path(shutil.copytree(small_pipeline, tmp_path / "repo", symlinks=True))
     rwlock = repo / ".dvc/tmp/rwlock"
@@ -123,7 +155,7 @@ def test_a_lock_table_cut_by_a_kill_is_removed_so_that_dvc_runs_again(small_pipe
         assert idle
         assert heal_rwlock(repo) is None  # busy (here: held by this test), so left alone
     assert rwlock.exists()
-    healed = run([sys.executable, "-m", "tools.dvc_state", "--repo", str(repo)], PROJECT_ROOT)
+    healed = run([sys.executable, "-m", "tools.repair_after_kill", "--repo", str(repo)], PROJECT_ROOT)
     assert "removed an unreadable DVC lock table (32 bytes)" in healed and not rwlock.exists()
     assert "Data and pipelines are up to date." in dvc(repo, "status")
     assert heal_rwlock(repo) is None  # a readable (or no) table is never touched

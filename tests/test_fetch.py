@@ -132,8 +132,9 @@ def test_pixels_of_the_wrong_shape_are_refused() -> None:
 
 
 def test_labels_out_of_range_are_refused() -> None:
-    payload = gzip.compress(python2_pickle(
-        tuple((np.zeros((1, 784), np.float32), np.array([label], np.int64)) for label in (0, 11, 2))))
+    payload = gzip.compress(
+        python2_pickle(tuple((np.zeros((1, 784), np.float32), np.array([label], np.int64)) for label in (0, 11, 2)))
+    )
     with pytest.raises(PipelineError, match=r"expected labels 0-9. Received: 0..11"):
         decode_bundled_pickle(payload, "f")
 
@@ -160,8 +161,9 @@ def test_raw_layout_is_five_idx_files(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_idx(tmp_path / "raw" / "t10k-labels-idx1-ubyte", 1), splits.test_labels)
 
 
-def test_main_without_the_bundled_package_fails_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_without_the_bundled_package_fails_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     params = tmp_path / "params.yaml"
     shutil.copy(PROJECT_ROOT / "params.yaml", params)
     monkeypatch.setattr(bundled, "BUNDLED_DISTRIBUTION", "no-such-distribution-here")

@@ -38,10 +38,9 @@ from mnist_dvc.formats.kaggle_csv import PIXEL_COLUMNS, parse_kaggle_csv
 from mnist_dvc.formats.prepared_arrays import read_prepared
 from mnist_dvc.formats.training_log import read_curve
 from mnist_dvc.own_images import ImageError, load_image, read_grayscale
-from mnist_dvc.params import parse_section, read_params_file
+from mnist_dvc.params.loading import parse_section, read_params_file
 from mnist_dvc.sources.kaggle import read_kaggle_files
 from tests.conftest import PROJECT_ROOT, synthetic_digits
-
 
 T = TypeVar("T")
 
@@ -53,14 +52,17 @@ def slow_property(share: int) -> settings:
 
 @contextlib.contextmanager
 def memory_bound(limit_bytes: int) -> Iterator[None]:
-    """Fail if the block's peak of traced allocations exceeds `limit_bytes`."""
+    """Fail if the block's peak of traced allocations exceeds `limit_bytes`, whether the block returned or
+    raised: a refused bomb raises, and its allocation before the refusal is what the bound is for (the bound's
+    failure then replaces the reader's error, which stays attached as its context)."""
     tracemalloc.start()
     try:
         yield
     finally:
         _current, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    assert peak <= limit_bytes, f"peak {peak} bytes > bound {limit_bytes}"
+        if peak > limit_bytes:
+            raise AssertionError(f"peak {peak} bytes > bound {limit_bytes}")
 
 
 @contextlib.contextmanager
@@ -85,6 +87,7 @@ def read_or_refused(payload: bytes, name: str, reader: Callable[[Path], T]) -> T
 
 # --- damaging bytes ---------------------------------------------------------------------------------
 
+
 @st.composite
 def damaged(draw: st.DrawFn, valid: bytes) -> bytes:
     """`valid` with one to four edits: a byte changed, a range cut out, bytes inserted, or the end cut."""
@@ -95,7 +98,7 @@ def damaged(draw: st.DrawFn, valid: bytes) -> bytes:
         if kind == "flip" and data:
             data[position] = draw(st.integers(0, 255))
         elif kind == "cut":
-            del data[position:position + draw(st.integers(1, 64))]
+            del data[position : position + draw(st.integers(1, 64))]
         elif kind == "insert":
             data[position:position] = draw(st.binary(min_size=1, max_size=16))
         else:
@@ -104,6 +107,7 @@ def damaged(draw: st.DrawFn, valid: bytes) -> bytes:
 
 
 # --- IDX files, plain and gzip'd ------------------------------------------------------------------
+
 
 def idx_from_bytes(payload: bytes, ndim: int) -> np.ndarray:
     """What read_idx does with a file's bytes."""
@@ -115,8 +119,11 @@ def idx_from_bytes(payload: bytes, ndim: int) -> np.ndarray:
 idx_arrays = st.one_of(
     st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(0, 6)),
     st.tuples(st.integers(0, 40)),
-).flatmap(lambda shape: st.binary(min_size=int(np.prod(shape)), max_size=int(np.prod(shape))).map(
-    lambda body: np.frombuffer(body, np.uint8).reshape(shape)))
+).flatmap(
+    lambda shape: st.binary(min_size=int(np.prod(shape)), max_size=int(np.prod(shape))).map(
+        lambda body: np.frombuffer(body, np.uint8).reshape(shape)
+    )
+)
 
 
 @given(array=idx_arrays, compress=st.booleans())
@@ -127,8 +134,9 @@ def test_idx_files_round_trip(array: np.ndarray, compress: bool) -> None:
 
 
 @given(data=st.data(), array=idx_arrays, compress=st.booleans())
-def test_damaged_idx_files_give_the_data_or_a_pipeline_error(data: st.DataObject, array: np.ndarray,
-                                                             compress: bool) -> None:
+def test_damaged_idx_files_give_the_data_or_a_pipeline_error(
+    data: st.DataObject, array: np.ndarray, compress: bool
+) -> None:
     valid = idx.encode_idx(array)
     payload = data.draw(damaged(gzip.compress(valid, mtime=0) if compress else valid))
     try:
@@ -144,10 +152,14 @@ def test_damaged_idx_files_give_the_data_or_a_pipeline_error(data: st.DataObject
     assert decoded.tobytes() == plain[header:]
 
 
-@given(shape=st.tuples(st.integers(1, 50), st.integers(1, 28), st.integers(1, 28)),
-       extra=st.integers(-1000, 20_000_000), level=st.sampled_from([1, 9]))
-def test_gzip_idx_files_inflate_no_further_than_their_header_declares(shape: tuple[int, int, int], extra: int,
-                                                                      level: int) -> None:
+@given(
+    shape=st.tuples(st.integers(1, 50), st.integers(1, 28), st.integers(1, 28)),
+    extra=st.integers(-1000, 20_000_000),
+    level=st.sampled_from([1, 9]),
+)
+def test_gzip_idx_files_inflate_no_further_than_their_header_declares(
+    shape: tuple[int, int, int], extra: int, level: int
+) -> None:
     """A body longer than the header declares (up to 20 MB of zeros, a bomb) is refused with memory bounded by
     the declared size, not the inflated one."""
     declared = 16 + int(np.prod(shape))
@@ -184,12 +196,18 @@ def kaggle_rows(seed: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def kaggle_text(images: np.ndarray, labels: np.ndarray, newline: str, bom: bool, final_newline: bool) -> str:
-    lines = [TRAIN_HEADER] + [",".join(map(str, [label, *image.reshape(-1)])) for image, label in zip(images, labels)]
+    rows = zip(images, labels, strict=True)
+    lines = [TRAIN_HEADER] + [",".join(map(str, [label, *image.reshape(-1)])) for image, label in rows]
     return ("\ufeff" if bom else "") + newline.join(lines) + (newline if final_newline else "")
 
 
-@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 6), newline=st.sampled_from(["\n", "\r\n"]),
-       bom=st.booleans(), final_newline=st.booleans())
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    rows=st.integers(1, 6),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    bom=st.booleans(),
+    final_newline=st.booleans(),
+)
 def test_kaggle_csvs_round_trip(seed: int, rows: int, newline: str, bom: bool, final_newline: bool) -> None:
     images, labels = kaggle_rows(seed, rows)
     parsed = parse_kaggle_csv(kaggle_text(images, labels, newline, bom, final_newline).encode(), "train.csv", True)
@@ -200,14 +218,42 @@ def test_kaggle_csvs_round_trip(seed: int, rows: int, newline: str, bom: bool, f
 cell_texts = st.one_of(
     st.integers(-300, 600).map(str),
     st.integers(-(10**25), 10**25).map(str),
-    st.sampled_from(["", " ", "1e2", "5.0", "1.", "+3", "-0", "007", " 7", "7\t", '"9"', '"300"', "0x10", "NaN",
-                     "inf", "TRUE", "\u0663", "1_0", "'5'", "\x0c5", "18446744073709551615"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "1e2",
+            "5.0",
+            "1.",
+            "+3",
+            "-0",
+            "007",
+            " 7",
+            "7\t",
+            '"9"',
+            '"300"',
+            "0x10",
+            "NaN",
+            "inf",
+            "TRUE",
+            "\u0663",
+            "1_0",
+            "'5'",
+            "\x0c5",
+            "18446744073709551615",
+        ]
+    ),
     st.text(alphabet=st.characters(exclude_characters=",\n\r\x00"), max_size=6),
 )
 
 
-@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 4), row=st.integers(0, 3), column=st.integers(0, 784),
-       text=cell_texts)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    rows=st.integers(1, 4),
+    row=st.integers(0, 3),
+    column=st.integers(0, 784),
+    text=cell_texts,
+)
 def test_one_replaced_cell_is_read_exactly_or_named(seed: int, rows: int, row: int, column: int, text: str) -> None:
     """The oracle: a cell holding a (quoted, padded) decimal integer in range is read as that number; anything
     else is an error naming that cell's line and column."""
@@ -222,8 +268,9 @@ def test_one_replaced_cell_is_read_exactly_or_named(seed: int, rows: int, row: i
         parsed = parse_kaggle_csv(payload, "train.csv", labelled=True)
     except PipelineError as error:
         assert not in_range, f"{text!r} refused: {error}"
-        assert f"train.csv line {row + 2}, column {column + 1} (" in str(error) or \
-            (text.strip(" \t\f\v") == "" and "line" in str(error)), str(error)
+        assert f"train.csv line {row + 2}, column {column + 1} (" in str(error) or (
+            text.strip(" \t\f\v") == "" and "line" in str(error)
+        ), str(error)
         return
     assert in_range, f"{text!r} accepted"
     expected_images, expected_labels = images.copy(), labels.copy()
@@ -257,6 +304,7 @@ def test_arbitrary_bytes_as_a_kaggle_csv_are_refused_cleanly(payload: bytes, lab
 
 # --- Kaggle's zip --------------------------------------------------------------------------------
 
+
 def kaggle_zip_bytes(seed: int, method: int) -> bytes:
     images, labels = kaggle_rows(seed, 3)
     output = io.BytesIO()
@@ -266,8 +314,11 @@ def kaggle_zip_bytes(seed: int, method: int) -> bytes:
     return output.getvalue()
 
 
-@given(data=st.data(), seed=st.integers(0, 2**32 - 1),
-       method=st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]))
+@given(
+    data=st.data(),
+    seed=st.integers(0, 2**32 - 1),
+    method=st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]),
+)
 @slow_property(2)
 def test_damaged_kaggle_zips_give_the_files_or_a_pipeline_error(data: st.DataObject, seed: int, method: int) -> None:
     payload = data.draw(damaged(kaggle_zip_bytes(seed, method)))
@@ -288,22 +339,29 @@ def test_damaged_kaggle_zips_give_the_files_or_a_pipeline_error(data: st.DataObj
 
 # --- params.yaml ---------------------------------------------------------------------------------
 
-def stage_schemas() -> dict[str, type]:
-    from stages.evaluate import EvaluateParams
-    from stages.fetch import FetchParams
-    from stages.predict import PredictParams
-    from stages.preprocess import PreprocessParams
-    from stages.train import TrainParams
 
-    return {"fetch": FetchParams, "preprocess": PreprocessParams, "train": TrainParams, "evaluate": EvaluateParams,
-            "predict": PredictParams}
+def stage_schemas() -> dict[str, type]:
+    from mnist_dvc.params.evaluate import EvaluateParams
+    from mnist_dvc.params.fetch import FetchParams
+    from mnist_dvc.params.predict import PredictParams
+    from mnist_dvc.params.preprocess import PreprocessParams
+    from mnist_dvc.params.train import TrainParams
+
+    return {
+        "fetch": FetchParams,
+        "preprocess": PreprocessParams,
+        "train": TrainParams,
+        "evaluate": EvaluateParams,
+        "predict": PredictParams,
+    }
 
 
 DEFAULT_PARAMS = (PROJECT_ROOT / "params.yaml").read_text()
 yaml_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True),
-              st.text(max_size=12)),
-    lambda children: st.one_of(st.lists(children, max_size=3), st.dictionaries(st.text(max_size=6), children, max_size=3)),
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True), st.text(max_size=12)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -325,8 +383,9 @@ def test_any_value_for_any_key_gives_valid_params_or_a_params_error(data: st.Dat
 
 @given(data=st.data())
 def test_damaged_params_files_give_params_or_a_params_error(data: st.DataObject) -> None:
-    payload = data.draw(st.one_of(damaged(DEFAULT_PARAMS.encode()), st.binary(max_size=400),
-                                  st.text(max_size=200).map(str.encode)))
+    payload = data.draw(
+        st.one_of(damaged(DEFAULT_PARAMS.encode()), st.binary(max_size=400), st.text(max_size=200).map(str.encode))
+    )
     with scratch_folder() as folder:
         path = folder / "params.yaml"
         path.write_bytes(payload)
@@ -339,6 +398,7 @@ def test_damaged_params_files_give_params_or_a_params_error(data: st.DataObject)
 
 
 # --- prepared arrays and training curves ---------------------------------------------------------
+
 
 def prepared_folder(folder: Path, images: bytes, labels: bytes) -> Path:
     (folder / "val_images.npy").write_bytes(images)
@@ -353,7 +413,9 @@ def npy_bytes(array: np.ndarray) -> bytes:
 
 
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1), which=st.sampled_from(["images", "labels"]))
-def test_damaged_prepared_arrays_give_the_arrays_or_a_pipeline_error(data: st.DataObject, seed: int, which: str) -> None:
+def test_damaged_prepared_arrays_give_the_arrays_or_a_pipeline_error(
+    data: st.DataObject, seed: int, which: str
+) -> None:
     images, labels = synthetic_digits(per_class=1, seed=seed % 1000)
     files = {"images": npy_bytes(images[..., None]), "labels": npy_bytes(labels)}
     files[which] = data.draw(damaged(files[which]))
@@ -377,9 +439,14 @@ def test_damaged_training_curves_give_a_curve_or_a_pipeline_error(data: st.DataO
 
 # --- images ------------------------------------------------------------------------------------
 
-IMAGE_FORMATS = {"PNG": ("L", "LA", "P", "RGB", "RGBA", "I;16", "1"), "JPEG": ("L", "RGB", "CMYK"),
-                 "BMP": ("L", "P", "RGB", "1"), "GIF": ("L", "P"), "TIFF": ("L", "RGB", "CMYK", "I;16", "I", "F", "1"),
-                 "WEBP": ("RGB", "RGBA")}
+IMAGE_FORMATS = {
+    "PNG": ("L", "LA", "P", "RGB", "RGBA", "I;16", "1"),
+    "JPEG": ("L", "RGB", "CMYK"),
+    "BMP": ("L", "P", "RGB", "1"),
+    "GIF": ("L", "P"),
+    "TIFF": ("L", "RGB", "CMYK", "I;16", "I", "F", "1"),
+    "WEBP": ("RGB", "RGBA"),
+}
 
 
 @st.composite
@@ -390,7 +457,7 @@ def image_files(draw: st.DrawFn) -> tuple[bytes, str]:
     width, height = draw(st.integers(1, 64)), draw(st.integers(1, 64))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     grey = rng.integers(0, 60, (height, width), dtype=np.uint8)
-    grey[height // 4: 3 * height // 4 + 1, width // 2: width // 2 + 2] = 255
+    grey[height // 4 : 3 * height // 4 + 1, width // 2 : width // 2 + 2] = 255
     image = Image.fromarray(grey, "L")
     if mode == "I;16":
         image = Image.fromarray(grey.astype(np.uint16) * 257)
@@ -434,6 +501,7 @@ def test_arbitrary_bytes_as_an_image_are_an_image_error(payload: bytes, suffix: 
 
 # --- model archives ----------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def model_archive(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     from mnist_dvc.model.architectures import Augmentation, build_compact_model
@@ -455,7 +523,9 @@ def test_damaged_model_archives_load_or_give_a_pipeline_error(data: st.DataObjec
 
 @given(data=st.data(), ratio=st.integers(50, 2000))
 @slow_property(4)
-def test_model_archive_members_are_inflated_within_bounds(data: st.DataObject, ratio: int, model_archive: bytes) -> None:
+def test_model_archive_members_are_inflated_within_bounds(
+    data: st.DataObject, ratio: int, model_archive: bytes
+) -> None:
     """A member added to a real model that inflates `ratio` times (a bomb above 100): refused before Keras reads it."""
     from mnist_dvc.archives import MAX_INFLATION_RATIO, SMALL_MEMBER_BYTES
     from mnist_dvc.model.files import load_model
@@ -486,3 +556,18 @@ def test_deflate_bombs_reach_the_ratio_the_bound_refuses() -> None:
     from mnist_dvc.archives import MAX_INFLATION_RATIO
 
     assert len(bytes(10_000_000)) / len(zlib.compress(bytes(10_000_000), 9)) > 5 * MAX_INFLATION_RATIO
+
+
+@pytest.mark.parametrize("then_raise", [False, True], ids=["returns", "raises"])
+def test_the_memory_bound_fails_an_allocation_past_it(then_raise: bool) -> None:
+    """The bound is checked on both paths: a block that allocates 10 MB against a 1 KB bound fails, also when
+    it then raises the project's error (as every refused bomb does)."""
+
+    def allocate_then_maybe_refuse() -> None:
+        block = np.ones(10_000_000, dtype=np.uint8)
+        if then_raise:
+            raise PipelineError(f"fuzz.idx: refused after allocating {block.nbytes} bytes")
+
+    with pytest.raises(AssertionError, match=r"bytes > bound 1000"):
+        with memory_bound(1_000):
+            allocate_then_maybe_refuse()

@@ -47,8 +47,16 @@ def test_only_uint8_arrays_are_written() -> None:
         (b"\x12\x34\x08\x01" + struct.pack(">I", 1) + b"\x00", 1, r"expected IDX magic number"),
         (encode_idx(np.zeros((2, 3), dtype=np.uint8)), 3, r"expected 3 dimensions. Received: 2"),
         (b"\x00\x00\x08\x03" + struct.pack(">I", 2), 3, r"expected a 16-byte header"),
-        (encode_idx(np.zeros((2, 4, 4), dtype=np.uint8))[:-1], 3, r"expected 48 bytes, as the header's shape \(2, 4, 4\) says. Received: 47 bytes \(truncated\)"),
-        (encode_idx(np.zeros(5, dtype=np.uint8)) + b"\x00", 1, r"expected 13 bytes, as the header's shape \(5,\) says. Received: 14 bytes \(extra data\)"),
+        (
+            encode_idx(np.zeros((2, 4, 4), dtype=np.uint8))[:-1],
+            3,
+            r"expected 48 bytes, as the header's shape \(2, 4, 4\) says. Received: 47 bytes \(truncated\)",
+        ),
+        (
+            encode_idx(np.zeros(5, dtype=np.uint8)) + b"\x00",
+            1,
+            r"expected 13 bytes, as the header's shape \(5,\) says. Received: 14 bytes \(extra data\)",
+        ),
     ],
     ids=["short", "wrong-type-code", "wrong-magic", "wrong-ndim", "short-header", "truncated", "trailing-bytes"],
 )

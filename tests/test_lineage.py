@@ -17,9 +17,9 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
-from typing import Any
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -80,8 +80,11 @@ def switch_to_kaggle_csvs(repo: Path) -> None:
 LINEAGE: list[tuple[str, Change, list[str]]] = [
     ("nothing", lambda repo: None, []),
     ("an image added to predict.images", add_own_image, ["predict"]),
-    ("fetch.max_test_images", params("fetch", "max_test_images", 150),
-     ["fetch", "preprocess", "evaluate", "predict", "export"]),
+    (
+        "fetch.max_test_images",
+        params("fetch", "max_test_images", 150),
+        ["fetch", "preprocess", "evaluate", "predict", "export"],
+    ),
     # A chart's look never retrains the model: train imports no plotting code.
     ("mnist_dvc/reports/charts.py (no training)", edit_code("mnist_dvc/reports/charts.py"), ["evaluate", "predict"]),
     ("stages/train.py (same model out)", edit_code("stages/train.py"), ["train"]),
@@ -178,7 +181,7 @@ def test_every_file_and_key_of_the_lineage_table_reruns_exactly_its_rows_stages(
                 document[section][key] = _another_value(document[section][key])
     (repo / "params.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     output = dvc(repo, "status", "--json")
-    status, _end = json.JSONDecoder().raw_decode(output[output.index("{"):])
+    status, _end = json.JSONDecoder().raw_decode(output[output.index("{") :])
     seen = _stages_seeing(status)
     for row in rows:
         for item in row.items:

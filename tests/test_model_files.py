@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_dvc.compute import ComputeParams
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.model.architectures import Augmentation, build_compact_model, build_tutorial_model, configure_tensorflow
 from mnist_dvc.model.files import load_model, renumber_shared_objects, save_model
+from mnist_dvc.params.compute import ComputeParams
 
 
 def test_saving_twice_gives_identical_bytes(tmp_path: Path) -> None:
@@ -47,7 +47,8 @@ def test_a_corrupt_model_is_named(tmp_path: Path) -> None:
 def test_shared_object_ids_are_numbered_in_order_of_appearance() -> None:
     config = {"a": {"shared_object_id": 140001, "x": [{"shared_object_id": 99}, {"shared_object_id": 140001}]}}
     assert renumber_shared_objects(config) == {
-        "a": {"shared_object_id": 0, "x": [{"shared_object_id": 1}, {"shared_object_id": 0}]}}
+        "a": {"shared_object_id": 0, "x": [{"shared_object_id": 1}, {"shared_object_id": 0}]}
+    }
 
 
 def test_two_builds_of_the_same_model_save_to_the_same_bytes(tmp_path: Path) -> None:

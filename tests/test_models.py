@@ -22,8 +22,20 @@ def test_seed_model_is_the_tutorials_cnn() -> None:
     model = build_tutorial_model(NO_AUGMENTATION, random_seed=0)
     assert model.count_params() == 454_922
     kinds = [type(layer).__name__ for layer in model.layers]
-    assert kinds == ["InputLayer", "Rescaling", "Conv2D", "MaxPooling2D", "Dropout", "Conv2D", "MaxPooling2D",
-                     "Dropout", "Flatten", "Dense", "Dropout", "Dense"]
+    assert kinds == [
+        "InputLayer",
+        "Rescaling",
+        "Conv2D",
+        "MaxPooling2D",
+        "Dropout",
+        "Conv2D",
+        "MaxPooling2D",
+        "Dropout",
+        "Flatten",
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
     convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [(c.filters, c.kernel_size, c.padding) for c in convolutions] == [(32, (5, 5), "same"), (64, (5, 5), "same")]
     assert all(layer.rate == 0.4 for layer in model.layers if isinstance(layer, keras.layers.Dropout))
@@ -83,8 +95,12 @@ def test_fused_batch_normalisation_matches_keras() -> None:
     inputs = np.random.default_rng(2).normal(3.0, 2.0, size=(8, 5, 5, 4)).astype("float32")
     ours, reference = FusedBatchNormalization(), keras.layers.BatchNormalization()
     for training in (True, False):
-        np.testing.assert_allclose(np.asarray(ours(inputs, training=training)),
-                                   np.asarray(reference(inputs, training=training)), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(
+            np.asarray(ours(inputs, training=training)),
+            np.asarray(reference(inputs, training=training)),
+            rtol=1e-4,
+            atol=1e-4,
+        )
     np.testing.assert_allclose(np.asarray(ours.moving_mean), np.asarray(reference.moving_mean), rtol=1e-5)
     np.testing.assert_allclose(np.asarray(ours.moving_variance), np.asarray(reference.moving_variance), rtol=1e-4)
 

@@ -14,14 +14,15 @@ import pytest
 from PIL import Image
 
 from mnist_dvc import predict_images
-from mnist_dvc.compute import ComputeParams
 from mnist_dvc.model.architectures import Augmentation, build_compact_model, configure_tensorflow
 from mnist_dvc.model.files import save_model
 from mnist_dvc.own_image_predictions import OWN_IMAGES_COLUMNS, predict_image_files
 from mnist_dvc.own_images import ImageError, image_paths, load_image, normalise_digit, read_grayscale
+from mnist_dvc.params.compute import ComputeParams
+from mnist_dvc.params.train import TrainParams
 from mnist_dvc.sources.bundled import load_bundled, locate_bundled_file
+from mnist_dvc.training import compile_model, fit
 from stages import predict
-from stages.train import TrainParams, compile_model, fit
 from tests.conftest import PROJECT_ROOT
 from tools.digit_rendering import STYLES, Style, render, save_rendered
 
@@ -32,7 +33,7 @@ def stroke_digit(width: int = 60, height: int = 90) -> np.ndarray:
     grey[10:18, 8:52] = 20.0
     for row in range(18, 80):
         column = int(52 - (row - 18) * 0.45)
-        grey[row, column - 4:column + 4] = 20.0
+        grey[row, column - 4 : column + 4] = 20.0
     return grey
 
 
@@ -90,25 +91,37 @@ def test_a_hairline_on_a_big_canvas_is_thickened_to_mnist_strokes() -> None:
 def test_a_blank_image_is_an_error_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "blank.png"
     Image.new("L", (64, 64), 250).save(path)
-    with pytest.raises(ImageError, match=r"blank.png: expected a digit darker or lighter than its background. "
-                                         r"Received: a blank image \(contrast 0 of 255"):
+    with pytest.raises(
+        ImageError,
+        match=r"blank.png: expected a digit darker or lighter than its background. "
+        r"Received: a blank image \(contrast 0 of 255",
+    ):
         normalise_digit(read_grayscale(path), str(path))
 
 
 @pytest.mark.parametrize(
     ("name", "payload", "message"),
     [
-        ("notes.png", b"just text", r"notes.png: expected an image \(PNG, JPEG, BMP, GIF, TIFF or WebP\). Received: a file "
-                                    r"Pillow cannot identify"),
+        (
+            "notes.png",
+            b"just text",
+            r"notes.png: expected an image \(PNG, JPEG, BMP, GIF, TIFF or WebP\). Received: a file "
+            r"Pillow cannot identify",
+        ),
         ("cut.png", None, r"cut.png: expected a readable image. Received: a damaged file"),
         ("missing.jpg", b"", r"missing.jpg: expected an image file. Received: no such file"),
         ("pipe.png", b"", r"pipe.png: expected an image file. Received: a named pipe"),
-        ("bomb.png", b"", r"bomb.png: expected at most 50000000 pixels. Received: Image size \(400000000 pixels\) "
-                          r"exceeds limit"),
+        (
+            "bomb.png",
+            b"",
+            r"bomb.png: expected at most 50000000 pixels. Received: Image size \(400000000 pixels\) "
+            r"exceeds limit",
+        ),
     ],
 )
-def test_unreadable_files_are_errors_naming_the_file(tmp_path: Path, name: str, payload: bytes | None,
-                                                      message: str) -> None:
+def test_unreadable_files_are_errors_naming_the_file(
+    tmp_path: Path, name: str, payload: bytes | None, message: str
+) -> None:
     path = tmp_path / name
     if payload is None:
         buffer = io.BytesIO()
@@ -153,8 +166,9 @@ def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_the_images_command_predicts_the_rest_and_reports_each_failure(untrained_model: Path, tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_images_command_predicts_the_rest_and_reports_each_failure(
+    untrained_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / "mine"
     folder.mkdir()
     Image.fromarray(stroke_digit().astype(np.uint8)).save(folder / "seven.png")
@@ -177,16 +191,19 @@ def test_the_images_command_predicts_the_rest_and_reports_each_failure(untrained
     assert captured.err.count("error: ") == 2 and "broken.gif" in captured.err and "empty.bmp" in captured.err
 
 
-def test_the_images_command_with_no_images_is_an_error(untrained_model: Path, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    assert predict_images.main([str(tmp_path), "--model", str(untrained_model), "--out-dir",
-                         str(tmp_path / "out")]) == 1
+def test_the_images_command_with_no_images_is_an_error(
+    untrained_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        predict_images.main([str(tmp_path), "--model", str(untrained_model), "--out-dir", str(tmp_path / "out")]) == 1
+    )
     assert "expected image files (.png, .jpg" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
-def test_the_images_command_runs_a_litert_model_without_importing_tensorflow(untrained_model: Path,
-                                                                          tmp_path: Path) -> None:
+def test_the_images_command_runs_a_litert_model_without_importing_tensorflow(
+    untrained_model: Path, tmp_path: Path
+) -> None:
     """The fast path: the export stage's `.tflite` file, read by LiteRT's interpreter alone, gives the Keras
     model's predictions in a process that never imports TensorFlow or Keras."""
     import subprocess
@@ -206,18 +223,22 @@ def test_the_images_command_runs_a_litert_model_without_importing_tensorflow(unt
     folder.mkdir()
     for width in (40, 60, 80):
         Image.fromarray(stroke_digit(width=width).astype(np.uint8)).save(folder / f"seven-{width}.png")
-    script = ("import sys\nfrom mnist_dvc import predict_images\n"
-              f"status = predict_images.main([{str(folder)!r}, '--model', {str(tmp_path / 'model.tflite')!r}, "
-              f"'--out-dir', {str(tmp_path / 'litert')!r}])\n"
-              "print(sorted(name for name in sys.modules if name.split('.')[0] in ('tensorflow', 'keras')))\n"
-              "sys.exit(status)\n")
-    finished = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                              timeout=120, check=False)
+    script = (
+        "import sys\nfrom mnist_dvc import predict_images\n"
+        f"status = predict_images.main([{str(folder)!r}, '--model', {str(tmp_path / 'model.tflite')!r}, "
+        f"'--out-dir', {str(tmp_path / 'litert')!r}])\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('tensorflow', 'keras')))\n"
+        "sys.exit(status)\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.splitlines()[-1] == "[]"
     assert predict_images.main([str(folder), "--model", str(steep_keras), "--out-dir", str(tmp_path / "keras")]) == 0
-    litert_rows, keras_rows = (list(csv.DictReader((tmp_path / name / "predictions.csv").open()))
-                               for name in ("litert", "keras"))
+    litert_rows, keras_rows = (
+        list(csv.DictReader((tmp_path / name / "predictions.csv").open())) for name in ("litert", "keras")
+    )
     assert [row["file"] for row in litert_rows] == [row["file"] for row in keras_rows] and len(litert_rows) == 3
     for litert_row, keras_row in zip(litert_rows, keras_rows, strict=True):
         assert litert_row["label"] == keras_row["label"]
@@ -228,11 +249,16 @@ def test_a_missing_or_broken_litert_model_is_named(tmp_path: Path, capsys: pytes
     Image.fromarray(stroke_digit().astype(np.uint8)).save(tmp_path / "seven.png")
     missing = tmp_path / "models/model.tflite"
     assert predict_images.main([str(tmp_path / "seven.png"), "--model", str(missing)]) == 1
-    assert f"{missing}: expected a LiteRT model (run `dvc repro export`). Received: no such file" in capsys.readouterr().err
+    assert (
+        f"{missing}: expected a LiteRT model (run `dvc repro export`). Received: no such file"
+        in capsys.readouterr().err
+    )
     (tmp_path / "broken.tflite").write_bytes(b"not a flatbuffer" * 8)
     assert predict_images.main([str(tmp_path / "seven.png"), "--model", str(tmp_path / "broken.tflite")]) == 1
-    assert f"{tmp_path / 'broken.tflite'}: expected a LiteRT (.tflite) flatbuffer. Received: 128 bytes it cannot " \
-           "read" in capsys.readouterr().err
+    assert (
+        f"{tmp_path / 'broken.tflite'}: expected a LiteRT (.tflite) flatbuffer. Received: 128 bytes it cannot "
+        "read" in capsys.readouterr().err
+    )
 
 
 def test_the_predict_stage_requires_all_its_arguments() -> None:
@@ -253,9 +279,20 @@ def mnist_model_and_digits() -> tuple[keras.Model, np.ndarray, np.ndarray]:
     Batches of 16 give BatchNorm's moving statistics (momentum 0.99) enough steps (750) to forget their
     initial values: with 200-odd steps the model is right in training mode and wrong in inference."""
     splits = load_bundled(locate_bundled_file())
-    params = TrainParams(model="compact", random_seed=0, epochs=1, batch_size=16, learning_rate=0.005,
-                         schedule="cosine", warmup_epochs=0, early_stopping_patience=0, label_smoothing=0.1,
-                         max_rotation_degrees=10.0, max_zoom=0.1, max_shift_pixels=2.0)
+    params = TrainParams(
+        model="compact",
+        random_seed=0,
+        epochs=1,
+        batch_size=16,
+        learning_rate=0.005,
+        schedule="cosine",
+        warmup_epochs=0,
+        early_stopping_patience=0,
+        label_smoothing=0.1,
+        max_rotation_degrees=10.0,
+        max_zoom=0.1,
+        max_shift_pixels=2.0,
+    )
     configure_tensorflow(params.random_seed, ComputeParams(portable_kernels=True, threads=0))
     model = build_compact_model(params.augmentation, params.random_seed)
     images, labels = splits.train_images[:12_000, ..., np.newaxis], splits.train_labels[:12_000]
@@ -266,12 +303,15 @@ def mnist_model_and_digits() -> tuple[keras.Model, np.ndarray, np.ndarray]:
 
 
 def test_redrawn_test_digits_are_recognised_as_well_as_the_originals(
-        mnist_model_and_digits: tuple[keras.Model, np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    mnist_model_and_digits: tuple[keras.Model, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     model, digits, labels = mnist_model_and_digits
     original = float(np.mean(model.predict(digits[..., np.newaxis], verbose=0).argmax(axis=1) == labels))
     per_style = {}
     for style in STYLES:
-        paths = [save_rendered(digit, style, seed, tmp_path / f"{style.name}-{seed}") for seed, digit in enumerate(digits)]
+        paths = [
+            save_rendered(digit, style, seed, tmp_path / f"{style.name}-{seed}") for seed, digit in enumerate(digits)
+        ]
         predictions = predict_image_files(lambda pixels: model.predict(pixels, batch_size=256, verbose=0), paths)
         assert all(prediction.error is None for prediction in predictions), style.name
         per_style[style.name] = float(np.mean(np.array([p.top_labels[0] for p in predictions]) == labels))

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
-from mnist_dvc.compute import ComputeParams
 from mnist_dvc.errors import ParamsError
-from mnist_dvc.params import load_section, parse_section, read_params_file
-from stages.evaluate import EvaluateParams
-from stages.fetch import FetchParams
-from stages.predict import PredictParams
-from stages.preprocess import PreprocessParams
-from stages.train import TrainParams
+from mnist_dvc.params.compute import ComputeParams
+from mnist_dvc.params.evaluate import EvaluateParams
+from mnist_dvc.params.fetch import FetchParams
+from mnist_dvc.params.loading import load_section, parse_section, read_params_file
+from mnist_dvc.params.predict import PredictParams
+from mnist_dvc.params.preprocess import PreprocessParams
+from mnist_dvc.params.train import TrainParams
 from tests.conftest import PROJECT_ROOT
 
 SCHEMAS = (FetchParams, PreprocessParams, ComputeParams, TrainParams, EvaluateParams, PredictParams)
@@ -93,7 +93,12 @@ def test_wrong_types_are_refused(schema: type, key: str, value: Any, message: st
         (PreprocessParams, "validation_size", 1, r"preprocess.validation_size must be a fraction strictly between"),
         (PreprocessParams, "random_seed", -1, r"preprocess.random_seed must be a non-negative integer"),
         (TrainParams, "model", "resnet", r"train.model must be one of: compact, tutorial. Received: 'resnet'"),
-        (TrainParams, "model", "seed", r"train.model must be one of: compact, tutorial \(`seed` is now called `tutorial`\)"),
+        (
+            TrainParams,
+            "model",
+            "seed",
+            r"train.model must be one of: compact, tutorial \(`seed` is now called `tutorial`\)",
+        ),
         (TrainParams, "epochs", 0, r"train.epochs must be a positive integer. Received: 0"),
         (TrainParams, "epochs", -3, r"train.epochs must be a positive integer. Received: -3"),
         (TrainParams, "batch_size", 0, r"train.batch_size must be a positive integer"),
@@ -148,4 +153,16 @@ def test_a_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump([1, 2]))
     with pytest.raises(ParamsError, match=r"expected a mapping of sections. Received: list"):
+        read_params_file(path)
+
+
+def test_a_yaml_merge_key_is_read_as_yaml_defines_it(tmp_path: Path) -> None:
+    """`<<: *defaults` takes the anchored mapping's keys, and a key written beside it overrides the merged one:
+    valid YAML, read as `yaml.safe_load` reads it, and no duplicate; a key written twice beside it still is."""
+    path = tmp_path / "params.yaml"
+    path.write_text("defaults: &defaults\n  batch_size: 128\n  epochs: 3\nrun:\n  <<: *defaults\n  epochs: 5\n")
+    assert read_params_file(path) == yaml.safe_load(path.read_text())
+    assert read_params_file(path)["run"] == {"batch_size": 128, "epochs": 5}
+    path.write_text("defaults: &defaults\n  batch_size: 128\nrun:\n  <<: *defaults\n  epochs: 5\n  epochs: 6\n")
+    with pytest.raises(ParamsError, match=r"expected each key once per section. Received: 'epochs' on lines 5 and 6"):
         read_params_file(path)

@@ -27,15 +27,23 @@ def repo(small_pipeline: Path) -> Path:
 
 def test_every_output_is_written(repo: Path) -> None:
     raw = sorted(path.name for path in (repo / "data/raw").iterdir())
-    assert raw == sorted(["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                          "t10k-labels-idx1-ubyte", "predict-images-idx3-ubyte"])
+    assert raw == sorted(
+        [
+            "train-images-idx3-ubyte",
+            "train-labels-idx1-ubyte",
+            "t10k-images-idx3-ubyte",
+            "t10k-labels-idx1-ubyte",
+            "predict-images-idx3-ubyte",
+        ]
+    )
     shapes = {name: np.load(repo / "data/prepared" / f"{name}_images.npy").shape for name in ("train", "val", "test")}
     assert shapes["train"][1:] == shapes["val"][1:] == shapes["test"][1:] == (28, 28, 1)
     assert shapes["train"][0] + shapes["val"][0] == 600 and 50 <= shapes["val"][0] <= 70
     assert shapes["test"][0] == 200
     # With MNIST, the images to predict are the test images.
-    np.testing.assert_array_equal(np.load(repo / "data/prepared/predict_images.npy"),
-                                  np.load(repo / "data/prepared/test_images.npy"))
+    np.testing.assert_array_equal(
+        np.load(repo / "data/prepared/predict_images.npy"), np.load(repo / "data/prepared/test_images.npy")
+    )
 
     model = load_model(repo / "models/model.keras")
     assert model.name == "compact"

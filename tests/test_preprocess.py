@@ -7,14 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_dvc.digits import LabelledImages, check_labelled_images
+from mnist_dvc.digit_arrays import LabelledImages, check_labelled_images
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.formats.prepared_arrays import read_prepared, read_prepared_images, write_prepared
+from mnist_dvc.params.preprocess import PreprocessParams
 from mnist_dvc.sources import MnistSplits
 from mnist_dvc.splits import stratified_split
 from stages import preprocess
 from stages.fetch import write_raw
-from stages.preprocess import PreprocessParams, prepare_splits
+from stages.preprocess import prepare_splits
 
 KEY = "preprocess.validation_size"
 
@@ -28,8 +29,16 @@ def test_checked_images_gain_a_channel_axis(digits: tuple[np.ndarray, np.ndarray
 @pytest.mark.parametrize(
     ("images", "labels", "message"),
     [
-        (np.zeros((2, 28, 28), np.uint8), np.zeros(3, np.uint8), r"expected one label per image \(2 images\). Received: labels of shape \(3,\)"),
-        (np.zeros((2, 28, 27), np.uint8), np.zeros(2, np.uint8), r"expected images of 28x28 pixels, shape \(n, 28, 28\). Received: \(2, 28, 27\)"),
+        (
+            np.zeros((2, 28, 28), np.uint8),
+            np.zeros(3, np.uint8),
+            r"expected one label per image \(2 images\). Received: labels of shape \(3,\)",
+        ),
+        (
+            np.zeros((2, 28, 27), np.uint8),
+            np.zeros(2, np.uint8),
+            r"expected images of 28x28 pixels, shape \(n, 28, 28\). Received: \(2, 28, 27\)",
+        ),
         (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), r"expected at least one image. Received: 0"),
         (np.zeros((2, 28, 28), np.uint8), np.array([3, 10], np.uint8), r"expected labels 0-9. Received: 10 at index 1"),
         (np.zeros((2, 28, 28), np.float32), np.zeros(2, np.uint8), r"expected uint8 images. Received: float32"),
@@ -96,8 +105,9 @@ def test_a_corrupt_prepared_array_is_named(tmp_path: Path) -> None:
         read_prepared(tmp_path, "val")
 
 
-def test_main_writes_nothing_when_the_raw_data_is_bad(tmp_path: Path, digits: tuple[np.ndarray, np.ndarray],
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_writes_nothing_when_the_raw_data_is_bad(
+    tmp_path: Path, digits: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
     images, labels = digits
     bad_labels = labels.copy()
     bad_labels[5] = 12
@@ -106,6 +116,9 @@ def test_main_writes_nothing_when_the_raw_data_is_bad(tmp_path: Path, digits: tu
     params.write_text("preprocess: {validation_size: 0.2, random_seed: 0}\n")
     argv = ["--params", str(params), "--raw-dir", str(tmp_path / "raw"), "--out-dir", str(tmp_path / "prepared")]
     assert preprocess.main(argv) == 1
-    assert "t10k-images-idx3-ubyte + t10k-labels-idx1-ubyte: expected labels 0-9. Received: 12 at index 5" in capsys.readouterr().err
+    assert (
+        "t10k-images-idx3-ubyte + t10k-labels-idx1-ubyte: expected labels 0-9. Received: 12 at index 5"
+        in capsys.readouterr().err
+    )
     assert not (tmp_path / "prepared").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

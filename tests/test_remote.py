@@ -31,14 +31,19 @@ from tools.workspace import Machine, commit, dvc, run, stages_run
 
 pytestmark = pytest.mark.slow
 
-CACHED_OUTPUTS = ("data/raw", "data/prepared", "models/model.keras", "data/predictions/submission.csv",
-                  "data/predictions/own_digits.csv")
+CACHED_OUTPUTS = (
+    "data/raw",
+    "data/prepared",
+    "models/model.keras",
+    "data/predictions/submission.csv",
+    "data/predictions/own_digits.csv",
+)
 
 
 @pytest.fixture
-def s3() -> Iterator[S3Server]:
+def s3(tmp_path: Path) -> Iterator[S3Server]:
     """A new S3 server per test: a failed transfer can leave moto's development server stuck."""
-    with s3_server() as server:
+    with s3_server(tmp_path / "s3-server") as server:
         yield server
 
 
@@ -82,8 +87,9 @@ def git_status(repo: Path) -> str:
     return run(["git", "status", "--porcelain"], repo)
 
 
-def test_a_fresh_clone_pulls_every_output_and_reruns_nothing(shared: tuple[Path, str], s3: S3Server,
-                                                             tmp_path: Path) -> None:
+def test_a_fresh_clone_pulls_every_output_and_reruns_nothing(
+    shared: tuple[Path, str], s3: S3Server, tmp_path: Path
+) -> None:
     repo, bucket = shared
     pushed = remote_command(repo, "push", machine=s3.machine())
     assert pushed.returncode == 0, pushed.stderr
@@ -105,7 +111,8 @@ def test_a_fresh_clone_pulls_every_output_and_reruns_nothing(shared: tuple[Path,
 
 
 def test_the_gate_names_each_output_missing_from_the_remote_until_it_is_pushed(
-        shared: tuple[Path, str], s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shared: tuple[Path, str], s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo, _ = shared
     clone = fresh_clone(repo, tmp_path / "clone")  # what CI sees: the committed lock, an empty cache
     for checkout in (repo, clone):
@@ -129,19 +136,25 @@ def test_the_gate_names_each_output_missing_from_the_remote_until_it_is_pushed(
     assert remote_problems(clone)[1] == []
 
 
-@pytest.mark.parametrize("fault, expected", [
-    ("unreachable endpoint", "cannot reach it"),
-    ("wrong secret key", "it refused the credentials"),
-    ("no credentials", "no credentials were found"),
-    ("missing bucket", "its bucket does not exist"),
-])
-def test_a_bad_remote_gives_a_clear_error_and_loses_nothing(shared: tuple[Path, str], s3: S3Server,
-                                                           tmp_path: Path, fault: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    "fault, expected",
+    [
+        ("unreachable endpoint", "cannot reach it"),
+        ("wrong secret key", "it refused the credentials"),
+        ("no credentials", "no credentials were found"),
+        ("missing bucket", "its bucket does not exist"),
+    ],
+)
+def test_a_bad_remote_gives_a_clear_error_and_loses_nothing(
+    shared: tuple[Path, str], s3: S3Server, tmp_path: Path, fault: str, expected: str
+) -> None:
     repo, bucket = shared
     clone = fresh_clone(repo, tmp_path / "clone")  # pulls; the repository pushes and is checked
     machine = s3.machine()
-    overrides = {"unreachable endpoint": ("endpointurl", f"http://127.0.0.1:{free_port()}"),
-                 "missing bucket": ("url", "s3://no-such-bucket/mnist")}
+    overrides = {
+        "unreachable endpoint": ("endpointurl", f"http://127.0.0.1:{free_port()}"),
+        "missing bucket": ("url", "s3://no-such-bucket/mnist"),
+    }
     if fault in overrides:
         for checkout in (repo, clone):
             dvc(checkout, "remote", "modify", "--local", "storage", *overrides[fault])
@@ -169,8 +182,9 @@ def test_a_bad_remote_gives_a_clear_error_and_loses_nothing(shared: tuple[Path, 
     assert s3.keys(bucket)
 
 
-def test_an_object_deleted_from_the_remote_is_named_and_pushed_again(shared: tuple[Path, str], s3: S3Server,
-                                                                     tmp_path: Path) -> None:
+def test_an_object_deleted_from_the_remote_is_named_and_pushed_again(
+    shared: tuple[Path, str], s3: S3Server, tmp_path: Path
+) -> None:
     repo, bucket = shared
     assert remote_command(repo, "push", machine=s3.machine()).returncode == 0
     model_md5 = digest(repo / "models/model.keras")
@@ -191,15 +205,21 @@ def test_an_object_deleted_from_the_remote_is_named_and_pushed_again(shared: tup
     assert stages_run(dvc(clone, "repro", machine=s3.machine())) == [] and git_status(clone) == ""
 
 
-def test_a_push_killed_half_way_completes_when_run_again(shared: tuple[Path, str], s3: S3Server,
-                                                         tmp_path: Path) -> None:
+def test_a_push_killed_half_way_completes_when_run_again(
+    shared: tuple[Path, str], s3: S3Server, tmp_path: Path
+) -> None:
     repo, bucket = shared
     proxy = SlowProxy(int(s3.endpoint.rsplit(":", 1)[1]), delay=0.15)
     try:
         dvc(repo, "remote", "modify", "--local", "storage", "endpointurl", f"http://127.0.0.1:{proxy.port}")
         environment = {**_base_environment(), **dict(s3.machine().environment)}
-        push = subprocess.Popen([str(Path(sys.executable).parent / "dvc"), "push", "--run-cache", "--jobs", "1"],
-                                cwd=repo, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        push = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dvc"), "push", "--run-cache", "--jobs", "1"],
+            cwd=repo,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 120
         while not s3.keys(bucket) and time.monotonic() < deadline and push.poll() is None:
             time.sleep(0.05)
@@ -232,12 +252,15 @@ def exp_show(repo: Path, machine: Machine) -> dict[str, dict[str, object]]:
                 metrics = data.get("metrics", {}).get("metrics/evaluate.json", {}).get("data", {})
                 params = data.get("params", {}).get("params.yaml", {}).get("data", {})
                 experiments[revision.get("name") or experiment.get("name")] = {
-                    "test_accuracy": metrics.get("test", {}).get("accuracy"), "params": params}
+                    "test_accuracy": metrics.get("test", {}).get("accuracy"),
+                    "params": params,
+                }
     return experiments
 
 
-def test_experiments_travel_between_clones_through_git_and_the_remote(shared: tuple[Path, str], s3: S3Server,
-                                                                      tmp_path: Path) -> None:
+def test_experiments_travel_between_clones_through_git_and_the_remote(
+    shared: tuple[Path, str], s3: S3Server, tmp_path: Path
+) -> None:
     repo, _ = shared
     machine = s3.machine()
     assert remote_command(repo, "push", machine=machine).returncode == 0
@@ -277,8 +300,19 @@ def test_a_queue_of_four_experiments_runs_on_two_workers(shared: tuple[Path, str
     # reruns evaluate.
     grid = {f"shown-{count}": count for count in (8, 16, 24, 32)}
     for name, count in grid.items():
-        dvc(repo, "exp", "run", "--queue", "-n", name, "-S", f"evaluate.max_misclassified_shown={count}",
-            "-S", "compute.threads=1", machine=machine)
+        dvc(
+            repo,
+            "exp",
+            "run",
+            "--queue",
+            "-n",
+            name,
+            "-S",
+            f"evaluate.max_misclassified_shown={count}",
+            "-S",
+            "compute.threads=1",
+            machine=machine,
+        )
     dvc(repo, "queue", "start", "-j", "2", machine=machine)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -298,8 +332,10 @@ def test_a_queue_of_four_experiments_runs_on_two_workers(shared: tuple[Path, str
 
 
 def test_credentials_in_a_url_never_reach_the_output() -> None:
-    assert redact("ERROR: https://alice:s3cr3t@storage.example/mnist failed") == \
-        "ERROR: https://***@storage.example/mnist failed"
+    assert (
+        redact("ERROR: https://alice:s3cr3t@storage.example/mnist failed")
+        == "ERROR: https://***@storage.example/mnist failed"
+    )
     assert redact("s3://bucket/path") == "s3://bucket/path"
 
 

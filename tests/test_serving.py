@@ -9,8 +9,8 @@ import pytest
 
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.model.architectures import Augmentation, build_compact_model, build_tutorial_model
-from mnist_dvc.model.files import load_model, save_model
 from mnist_dvc.model.export import to_litert
+from mnist_dvc.model.files import load_model, save_model
 from mnist_dvc.model.serving import LiteRTPredictor
 from tests.conftest import synthetic_digits
 
@@ -36,7 +36,7 @@ def test_litert_gives_keras_probabilities_at_every_batch_size(saved_model) -> No
     expected = saved_model.predict(images[..., np.newaxis].astype(np.float32), verbose=0)
     predictor = LiteRTPredictor.from_keras(saved_model)
     whole = predictor.predict(images)
-    one_by_one = np.concatenate([predictor.predict(images[index:index + 1]) for index in range(len(images))])
+    one_by_one = np.concatenate([predictor.predict(images[index : index + 1]) for index in range(len(images))])
     again = predictor.predict(images[..., np.newaxis].astype(np.float64))
     for probabilities in (whole, one_by_one, again):
         assert probabilities.shape == (50, 10) and probabilities.dtype == np.float32
@@ -57,8 +57,12 @@ def test_the_flatbuffer_is_the_same_bytes_each_time(saved_model) -> None:
 def test_no_images_give_no_probabilities_and_wrong_shapes_are_refused(saved_model) -> None:
     predictor = LiteRTPredictor.from_keras(saved_model)
     assert predictor.predict(np.zeros((0, 28, 28), np.uint8)).shape == (0, 10)
-    for wrong in (np.zeros((2, 28, 27), np.uint8), np.zeros((2, 28, 28, 3), np.uint8), np.zeros((28, 28), np.uint8),
-                  np.full((1, 28, 28), "7")):
+    for wrong in (
+        np.zeros((2, 28, 27), np.uint8),
+        np.zeros((2, 28, 28, 3), np.uint8),
+        np.zeros((28, 28), np.uint8),
+        np.full((1, 28, 28), "7"),
+    ):
         with pytest.raises(ValueError, match=r"Expected images of shape \(n, 28, 28\[, 1\]\) holding numbers"):
             predictor.predict(wrong)
 
@@ -68,6 +72,9 @@ def test_a_flatbuffer_of_another_shape_is_refused(tmp_path: Path) -> None:
 
     inputs = keras.Input(shape=(32, 32, 1))
     other = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs)))
-    with pytest.raises(PipelineError, match=r"LiteRT model: expected input \(n, 28, 28, 1\) and output \(n, 10\)\. "
-                                            r"Received: input \(1, 32, 32, 1\), output \(1, 10\)"):
+    with pytest.raises(
+        PipelineError,
+        match=r"LiteRT model: expected input \(n, 28, 28, 1\) and output \(n, 10\)\. "
+        r"Received: input \(1, 32, 32, 1\), output \(1, 10\)",
+    ):
         LiteRTPredictor(to_litert(other))

@@ -17,16 +17,23 @@ import pytest
 
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.formats import idx
-from mnist_dvc.params import load_section
+from mnist_dvc.params.fetch import FetchParams
+from mnist_dvc.params.loading import load_section
 from mnist_dvc.sources import url
 from mnist_dvc.sources.download import ExpectedFile, Progress, download_verified
 from mnist_dvc.sources.idx_folder import load_idx_folder
 from mnist_dvc.sources.url import load_url
 from stages import fetch
-from stages.fetch import FetchParams, load_kaggle_source
+from stages.fetch import load_kaggle_source
 from tests.conftest import PROJECT_ROOT, synthetic_digits
-from tests.sources import (PRIVATE_PASSWORD, PRIVATE_USER, expected_files, gzipped_idx_files, kaggle_csv,
-                           loopback_mirrors)
+from tests.sources import (
+    PRIVATE_PASSWORD,
+    PRIVATE_USER,
+    expected_files,
+    gzipped_idx_files,
+    kaggle_csv,
+    loopback_mirrors,
+)
 
 
 def no_wait(_seconds: float) -> None:
@@ -56,9 +63,12 @@ def default_params(**changes: object) -> FetchParams:
 def test_url_source_downloads_verifies_and_decodes(served: dict[str, bytes], splits: tuple[np.ndarray, ...]) -> None:
     with loopback_mirrors(served) as server:
         params = default_params(source="url", mirrors=(server.mirror("good"),), timeout_seconds=5.0)
-        loaded = load_url(params.mirrors, params.timeout_seconds, params.retries, files=expected_files(served), sleep=no_wait)
-    for got, want in zip((loaded.train_images, loaded.train_labels, loaded.test_images, loaded.test_labels), splits,
-                         strict=True):
+        loaded = load_url(
+            params.mirrors, params.timeout_seconds, params.retries, files=expected_files(served), sleep=no_wait
+        )
+    for got, want in zip(
+        (loaded.train_images, loaded.train_labels, loaded.test_images, loaded.test_labels), splits, strict=True
+    ):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(loaded.predict_images, splits[2])
 
@@ -68,8 +78,14 @@ def test_a_bad_mirror_falls_through_to_the_next(first: str, served: dict[str, by
     name = "train-labels-idx1-ubyte.gz"
     expected = expected_files({name: served[name]})[0]
     with loopback_mirrors(served, stall_seconds=2.0) as server:
-        payload = download_verified(expected, (server.mirror(first), server.mirror("good")), timeout_seconds=0.3,
-                                    retries=1, sleep=no_wait, progress_stream=io.StringIO())
+        payload = download_verified(
+            expected,
+            (server.mirror(first), server.mirror("good")),
+            timeout_seconds=0.3,
+            retries=1,
+            sleep=no_wait,
+            progress_stream=io.StringIO(),
+        )
         requests = list(server.requests)
     assert payload == served[name]
     tried_first = [behaviour for behaviour, _ in requests if behaviour == first]
@@ -87,8 +103,9 @@ def test_when_every_mirror_fails_the_error_lists_each_answer(served: dict[str, b
     with loopback_mirrors(served, stall_seconds=2.0) as server:
         mirrors = (server.mirror("missing"), server.mirror("corrupt"), server.mirror("stall"))
         with pytest.raises(PipelineError) as raised:
-            download_verified(expected, mirrors, timeout_seconds=0.3, retries=0, sleep=no_wait,
-                              progress_stream=io.StringIO())
+            download_verified(
+                expected, mirrors, timeout_seconds=0.3, retries=0, sleep=no_wait, progress_stream=io.StringIO()
+            )
     message = str(raised.value)
     assert message.startswith(f"{name}: expected {expected.size} bytes with sha256 {expected.sha256} from one of 3")
     assert f"{mirrors[0]}{name}: HTTP 404" in message
@@ -109,8 +126,14 @@ def test_retries_wait_longer_each_time(served: dict[str, bytes]) -> None:
     waits: list[float] = []
     name = "train-labels-idx1-ubyte.gz"
     with loopback_mirrors(served) as server, pytest.raises(PipelineError):
-        download_verified(expected_files({name: served[name]})[0], (server.mirror("stall"),), 0.2, retries=3,
-                          sleep=waits.append, progress_stream=io.StringIO())
+        download_verified(
+            expected_files({name: served[name]})[0],
+            (server.mirror("stall"),),
+            0.2,
+            retries=3,
+            sleep=waits.append,
+            progress_stream=io.StringIO(),
+        )
     assert waits == [1.0, 2.0, 4.0]
 
 
@@ -124,9 +147,13 @@ def test_progress_is_a_line_per_quarter_when_not_on_a_terminal() -> None:
     assert lines[-1] == "downloading f [####################] 100% of 0.0 MB"
 
 
-def test_main_with_the_url_source_writes_the_raw_layout(served: dict[str, bytes], splits: tuple[np.ndarray, ...],
-                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_with_the_url_source_writes_the_raw_layout(
+    served: dict[str, bytes],
+    splits: tuple[np.ndarray, ...],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setattr(url, "MNIST_URL_FILES", expected_files(served))
     with loopback_mirrors(served) as server:
         params = write_params(tmp_path, source="url", mirrors=[server.mirror("missing"), server.mirror("good")])
@@ -188,7 +215,9 @@ def zip_of(folder: Path, target: Path, prefix: str = "") -> Path:
 def test_the_competitions_zip_reads_like_the_folder(layout: str, kaggle_folder: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    archive = zip_of(kaggle_folder, elsewhere / "digit-recognizer.zip", "digit-recognizer/" * (layout == "zip with a subfolder"))
+    archive = zip_of(
+        kaggle_folder, elsewhere / "digit-recognizer.zip", "digit-recognizer/" * (layout == "zip with a subfolder")
+    )
     path = elsewhere if layout == "folder with a zip" else archive
     from_zip = load_kaggle_source(default_params(source="kaggle", local_path=str(path)))
     from_folder = load_kaggle_source(default_params(source="kaggle", local_path=str(kaggle_folder)))
@@ -203,12 +232,16 @@ def fake_kaggle_client(bin_dir: Path, script: str) -> None:
     client.chmod(client.stat().st_mode | stat.S_IEXEC)
 
 
-def test_without_files_the_kaggle_client_downloads_them(kaggle_folder: Path, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_files_the_kaggle_client_downloads_them(
+    kaggle_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     archive = zip_of(kaggle_folder, tmp_path / "prepared.zip")
     # Like the real client: `kaggle competitions download -c digit-recognizer -p DIR` writes DIR/digit-recognizer.zip.
-    fake_kaggle_client(tmp_path / "bin", f'[ "$1 $2 $3 $4 $5" = "competitions download -c digit-recognizer -p" ] '
-                                         f'|| exit 9\ncp "{archive}" "$6/digit-recognizer.zip"\n')
+    fake_kaggle_client(
+        tmp_path / "bin",
+        f'[ "$1 $2 $3 $4 $5" = "competitions download -c digit-recognizer -p" ] '
+        f'|| exit 9\ncp "{archive}" "$6/digit-recognizer.zip"\n',
+    )
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     target = tmp_path / "empty"
     loaded = load_kaggle_source(default_params(source="kaggle", local_path=str(target)))
@@ -218,24 +251,31 @@ def test_without_files_the_kaggle_client_downloads_them(kaggle_folder: Path, tmp
 def test_a_failing_kaggle_client_is_reported_with_its_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_kaggle_client(tmp_path / "bin", 'echo "401 - Unauthorized" >&2\nexit 1\n')
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    with pytest.raises(PipelineError, match=r"kaggle competitions download -c digit-recognizer -p .*: expected it to "
-                                            r"write .*digit-recognizer.zip. Received: exit status 1: 401 - Unauthorized"):
+    with pytest.raises(
+        PipelineError,
+        match=r"kaggle competitions download -c digit-recognizer -p .*: expected it to "
+        r"write .*digit-recognizer.zip. Received: exit status 1: 401 - Unauthorized",
+    ):
         load_kaggle_source(default_params(source="kaggle", local_path=str(tmp_path / "none")))
 
 
 def test_without_files_or_client_the_error_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda _name: None)
     (tmp_path / "notes.txt").write_text("")
-    with pytest.raises(PipelineError, match=r"expected Kaggle's train.csv and test.csv, or digit-recognizer.zip .* "
-                                            r"Received: notes.txt. The kaggle command-line client is not installed"):
+    with pytest.raises(
+        PipelineError,
+        match=r"expected Kaggle's train.csv and test.csv, or digit-recognizer.zip .* "
+        r"Received: notes.txt. The kaggle command-line client is not installed",
+    ):
         load_kaggle_source(default_params(source="kaggle", local_path=str(tmp_path)))
 
 
 # --- idx ------------------------------------------------------------------------------------------
 
 
-def test_an_idx_folder_may_mix_plain_and_gzipped_files(served: dict[str, bytes], splits: tuple[np.ndarray, ...],
-                                                       tmp_path: Path) -> None:
+def test_an_idx_folder_may_mix_plain_and_gzipped_files(
+    served: dict[str, bytes], splits: tuple[np.ndarray, ...], tmp_path: Path
+) -> None:
     for position, (name, payload) in enumerate(served.items()):
         if position % 2:
             (tmp_path / name).write_bytes(payload)
@@ -248,8 +288,8 @@ def test_an_idx_folder_may_mix_plain_and_gzipped_files(served: dict[str, bytes],
 
 
 def test_credentials_in_a_mirror_url_are_used_as_basic_auth_and_never_shown(
-        served: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    served: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(url, "MNIST_URL_FILES", expected_files(served))
     secret = urllib.parse.quote(PRIVATE_PASSWORD, safe="")
     with loopback_mirrors(served) as server:

@@ -9,14 +9,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_dvc.digits import check_labelled_images
+from mnist_dvc.digit_arrays import check_labelled_images
+from mnist_dvc.params.train import TrainParams
+from mnist_dvc.training import learning_rate_schedule, one_hot, summarise_history
 from stages import train
-from stages.train import TrainParams, learning_rate_schedule, one_hot, summarise_history
 from tests.conftest import synthetic_digits
 
 TINY = TrainParams(
-    model="compact", random_seed=0, epochs=3, batch_size=16, learning_rate=0.01, schedule="cosine",
-    warmup_epochs=1, early_stopping_patience=0, label_smoothing=0.1, max_rotation_degrees=5.0, max_zoom=0.05,
+    model="compact",
+    random_seed=0,
+    epochs=3,
+    batch_size=16,
+    learning_rate=0.01,
+    schedule="cosine",
+    warmup_epochs=1,
+    early_stopping_patience=0,
+    label_smoothing=0.1,
+    max_rotation_degrees=5.0,
+    max_zoom=0.05,
     max_shift_pixels=1.0,
 )
 COMPUTE = {"portable_kernels": True, "threads": 1}
@@ -44,13 +54,18 @@ def test_constant_schedule_is_the_learning_rate() -> None:
 def test_summary_keeps_the_best_epoch_with_early_stopping() -> None:
     history = {"val_loss": [0.5, 0.2, 0.3], "val_accuracy": [0.8, 0.95, 0.9]}
     assert summarise_history(history, early_stopping=True) == {
-        "epochs_run": 3, "kept_epoch": 2, "val_loss": 0.2, "val_accuracy": 0.95}
+        "epochs_run": 3,
+        "kept_epoch": 2,
+        "val_loss": 0.2,
+        "val_accuracy": 0.95,
+    }
     assert summarise_history(history, early_stopping=False)["kept_epoch"] == 3
 
 
 def write_prepared_digits(folder: Path) -> None:
     from mnist_dvc.formats.prepared_arrays import write_prepared
-    from stages.preprocess import PreprocessParams, prepare_splits
+    from mnist_dvc.params.preprocess import PreprocessParams
+    from stages.preprocess import prepare_splits
 
     images, labels = synthetic_digits(per_class=12, seed=1)
     checked = check_labelled_images(images, labels, "synthetic")
@@ -61,9 +76,18 @@ def run_train(tmp_path: Path, name: str, params: TrainParams) -> tuple[bytes, di
     params_file = tmp_path / f"{name}.yaml"
     params_file.write_text(json.dumps({"compute": COMPUTE, "train": dataclasses.asdict(params)}))
     outputs = tmp_path / name
-    argv = ["--params", str(params_file), "--prepared-dir", str(tmp_path / "prepared"),
-            "--model-out", str(outputs / "model.keras"), "--log-dir", str(outputs / "training"),
-            "--summary-out", str(outputs / "train.json")]
+    argv = [
+        "--params",
+        str(params_file),
+        "--prepared-dir",
+        str(tmp_path / "prepared"),
+        "--model-out",
+        str(outputs / "model.keras"),
+        "--log-dir",
+        str(outputs / "training"),
+        "--summary-out",
+        str(outputs / "train.json"),
+    ]
     assert train.main(argv) == 0
     return (outputs / "model.keras").read_bytes(), json.loads((outputs / "train.json").read_text())
 
@@ -89,8 +113,18 @@ def test_training_repeats_bit_for_bit(tmp_path: Path) -> None:
 def test_bad_params_exit_non_zero_with_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     params_file = tmp_path / "params.yaml"
     params_file.write_text(json.dumps({"compute": COMPUTE, "train": {**dataclasses.asdict(TINY), "epochs": 0}}))
-    argv = ["--params", str(params_file), "--prepared-dir", str(tmp_path), "--model-out", str(tmp_path / "m.keras"),
-            "--log-dir", str(tmp_path / "log"), "--summary-out", str(tmp_path / "s.json")]
+    argv = [
+        "--params",
+        str(params_file),
+        "--prepared-dir",
+        str(tmp_path),
+        "--model-out",
+        str(tmp_path / "m.keras"),
+        "--log-dir",
+        str(tmp_path / "log"),
+        "--summary-out",
+        str(tmp_path / "s.json"),
+    ]
     assert train.main(argv) == 1
     assert "train.epochs must be a positive integer. Received: 0" in capsys.readouterr().err
     assert not (tmp_path / "m.keras").exists() and not (tmp_path / "log").exists()
@@ -104,7 +138,11 @@ def test_training_batches_cover_every_image_once_per_epoch_in_a_seeded_order() -
     second_epoch = [int(x) for batch, _ in dataset for x in batch.numpy()[:, 0, 0, 0]]
     assert sorted(first_epoch) == list(range(50)) and sorted(second_epoch) == list(range(50))
     assert first_epoch != second_epoch  # reshuffled every epoch
-    again = [int(x) for batch, _ in train.training_batches(images, labels, 16, random_seed=4) for x in batch.numpy()[:, 0, 0, 0]]
+    again = [
+        int(x)
+        for batch, _ in train.training_batches(images, labels, 16, random_seed=4)
+        for x in batch.numpy()[:, 0, 0, 0]
+    ]
     assert again == first_epoch
     batch_images, batch_labels = next(iter(dataset))
     assert batch_images.shape == (16, 28, 28, 1) and batch_labels.shape == (16, 10)

@@ -25,8 +25,11 @@ from tools.workspace import PROJECT_ROOT, Machine, commit, dvc, make_workspace, 
 
 OUTPUTS = {"data/raw", "data/prepared", "models/model.keras", "metrics/evaluate.json", "metrics/training"}
 COMMITTED = {"metrics/evaluate.json", "metrics/training"}
-# Another machine, as far as one machine can play it: oneDNN limited to its lowest instruction set,
-# the thread variables a user might set, and a single CPU.
+# Another machine, as far as one machine can play it: oneDNN told to use its lowest instruction set (SSE4.1
+# instead of this CPU's best), the thread variables a user might set, and a single CPU. What each varies:
+# the ISA changes the bytes unless the project overrides it (compute.portable_kernels; the control below
+# shows it does change them otherwise); the thread variables and the CPU set are what compute.threads pins
+# against (the small profile runs one thread, so they vary the environment, not the thread count).
 ANOTHER_MACHINE = Machine(
     environment=(("ONEDNN_MAX_CPU_ISA", "SSE41"), ("OMP_NUM_THREADS", "1"), ("TF_NUM_INTRAOP_THREADS", "1")),
     cpus=frozenset({0}),
@@ -57,21 +60,29 @@ def test_changed_code_params_and_metrics_are_named() -> None:
 
 def test_a_deleted_code_file_is_staleness() -> None:
     status = {"fetch": [{"changed deps": {"mnist_dvc/formats/idx.py": "deleted"}}]}
-    assert stale_entries(status, OUTPUTS, COMMITTED) == ["stage 'fetch': dependency mnist_dvc/formats/idx.py deleted since dvc.lock"]
+    assert stale_entries(status, OUTPUTS, COMMITTED) == [
+        "stage 'fetch': dependency mnist_dvc/formats/idx.py deleted since dvc.lock"
+    ]
 
 
 def test_a_deleted_committed_metrics_file_is_named() -> None:
     # git holds metrics: on a fresh clone they are there, so an absent one was deleted.
     status = {"evaluate": [{"changed outs": {"metrics/evaluate.json": "deleted"}}]}
     assert stale_entries(status, OUTPUTS, COMMITTED) == [
-        "stage 'evaluate': output metrics/evaluate.json deleted: git holds it and dvc.lock records it"]
+        "stage 'evaluate': output metrics/evaluate.json deleted: git holds it and dvc.lock records it"
+    ]
 
 
 def test_a_committed_file_no_stage_writes_is_named() -> None:
-    tracked = ["README.md", "metrics/evaluate.json", "metrics/training/plots/metrics/train/loss.tsv",
-               "metrics/old_chart.png"]
+    tracked = [
+        "README.md",
+        "metrics/evaluate.json",
+        "metrics/training/plots/metrics/train/loss.tsv",
+        "metrics/old_chart.png",
+    ]
     assert unclaimed_files(tracked, OUTPUTS) == [
-        "metrics/old_chart.png: git holds it, but no stage of dvc.yaml writes it"]
+        "metrics/old_chart.png: git holds it, but no stage of dvc.yaml writes it"
+    ]
 
 
 def test_lock_differences_name_stage_and_output() -> None:
@@ -85,11 +96,17 @@ def test_missing_hashes_outputs_and_stages_are_differences() -> None:
     # Two locks that both lack a hash agree on nothing: an output without a hash proves nothing.
     no_hash = {"stages": {"train": {"outs": [{"path": "models/model.keras"}]}}}
     assert lock_differences(no_hash, no_hash) == [
-        "stage 'train': models/model.keras (dvc.lock no hash, this run no hash)"]
+        "stage 'train': models/model.keras (dvc.lock no hash, this run no hash)"
+    ]
     one = {"stages": {"train": {"outs": [{"path": "models/model.keras", "md5": "aa"}]}}}
-    two = {"stages": {"train": {"outs": [{"path": "models/model.keras", "md5": "aa"},
-                                         {"path": "metrics/train.json", "md5": "cc"}]},
-                      "evaluate": {"outs": []}}}
+    two = {
+        "stages": {
+            "train": {
+                "outs": [{"path": "models/model.keras", "md5": "aa"}, {"path": "metrics/train.json", "md5": "cc"}]
+            },
+            "evaluate": {"outs": []},
+        }
+    }
     assert lock_differences(one, two) == [
         "stage 'evaluate': only in this run",
         "stage 'train': metrics/train.json (dvc.lock no such output, this run cc)",
@@ -97,15 +114,19 @@ def test_missing_hashes_outputs_and_stages_are_differences() -> None:
 
 
 def test_stages_restored_instead_of_run_are_named() -> None:
-    output = "Running stage 'fetch':\nStage 'preprocess' is cached - skipping run, checking out outputs\n" \
-             "Running stage 'train':\nRunning stage 'evaluate':\nRunning stage 'predict':\nRunning stage 'export':\n"
+    output = (
+        "Running stage 'fetch':\nStage 'preprocess' is cached - skipping run, checking out outputs\n"
+        "Running stage 'train':\nRunning stage 'evaluate':\nRunning stage 'predict':\nRunning stage 'export':\n"
+    )
     assert unrun_stages(output) == ["stage 'preprocess' was not run (restored or skipped)"]
 
 
 def test_file_differences_name_modified_added_and_missing_files(tmp_path: Path) -> None:
     committed, rebuilt = tmp_path / "committed", tmp_path / "rebuilt"
-    for root, files in ((committed, {"a.tsv": "1", "b.tsv": "2", "added.tsv": "x"}),
-                        (rebuilt, {"a.tsv": "1", "b.tsv": "3", "new.tsv": "y"})):
+    for root, files in (
+        (committed, {"a.tsv": "1", "b.tsv": "2", "added.tsv": "x"}),
+        (rebuilt, {"a.tsv": "1", "b.tsv": "3", "new.tsv": "y"}),
+    ):
         (root / "metrics/training").mkdir(parents=True)
         for name, text in files.items():
             (root / "metrics/training" / name).write_text(text)
@@ -117,21 +138,39 @@ def test_file_differences_name_modified_added_and_missing_files(tmp_path: Path) 
 
 
 def test_the_platform_that_made_the_lock_is_compared_with_this_run(tmp_path: Path) -> None:
-    facts = {"kernels": "AVX2", "kernel_cap": "AVX2", "threads": 2, "cpu": "AMD EPYC", "cpu_best_isa": "AVX2",
-             "available_cpus": 2, "tensorflow": "2.21.0"}
+    facts = {
+        "kernels": "AVX2",
+        "kernel_cap": "AVX2",
+        "threads": 2,
+        "cpu": "AMD EPYC",
+        "cpu_best_isa": "AVX2",
+        "available_cpus": 2,
+        "tensorflow": "2.21.0",
+    }
     (tmp_path / "dvc.lock").write_text("stages: {}\n")
     assert "platform that made it is unknown" in explain_platform(tmp_path, facts)[0]
     record = {"dvc.lock sha256": lock_digest(tmp_path / "dvc.lock"), "platform": facts}
     (tmp_path / PLATFORM_RECORD).write_text(json.dumps(record))
-    lines = explain_platform(tmp_path, {**facts, "kernels": "AVX512_CORE", "cpu_best_isa": "AVX512_CORE",
-                                        "kernel_cap": "none", "threads": 16, "available_cpus": 16})
+    lines = explain_platform(
+        tmp_path,
+        {
+            **facts,
+            "kernels": "AVX512_CORE",
+            "cpu_best_isa": "AVX512_CORE",
+            "kernel_cap": "none",
+            "threads": 16,
+            "available_cpus": 16,
+        },
+    )
     assert lines[0] == "dvc.lock was made with: AVX2 kernels (cap AVX2, CPU best AVX2), 2 threads on 2 CPUs: AMD EPYC"
     assert lines[1].startswith("this run: AVX512_CORE kernels (cap none, CPU best AVX512_CORE), 16 threads")
     assert lines[2:4] == ["differs: kernels: 'AVX2' then, 'AVX512_CORE' now", "differs: threads: 2 then, 16 now"]
     assert explain_platform(tmp_path, facts)[2] == (
-        "the platform facts recorded are the same: the difference comes from something they do not cover")
+        "the platform facts recorded are the same: the difference comes from something they do not cover"
+    )
     assert explain_platform(tmp_path, facts, checkout_changed=True)[2].startswith(
-        "the checkout is not what dvc.lock was made from")
+        "the checkout is not what dvc.lock was made from"
+    )
 
 
 def fresh_clone(root: Path) -> Path:
@@ -167,11 +206,13 @@ def test_a_stale_lock_and_edited_metrics_are_named(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_verify_passes_on_another_machine_and_names_what_a_silent_change_altered(
-        small_pipeline: Path, tmp_path: Path) -> None:
+    small_pipeline: Path, tmp_path: Path
+) -> None:
     # A behaviour change recorded with `dvc commit` (the lock now matches the code, but its outputs are
-    # the old ones): only a run from scratch can tell. That run is on another instruction set and thread
-    # count, so one run shows both: the 16 outputs the change leaves alone come out byte-identical to the
-    # committed lock (made on this machine), and the one it alters is the only difference named.
+    # the old ones): only a run from scratch can tell. That run is told to use another instruction set, on
+    # one CPU, so one run shows both: with portable kernels the 16 outputs the change leaves alone come out
+    # byte-identical to the committed lock (made here with this CPU's kernels capped at AVX2), and the one
+    # it alters is the only difference named.
     changed = tmp_path / "changed"
     shutil.copytree(small_pipeline, changed)
     predict = changed / "stages/predict.py"
@@ -180,8 +221,23 @@ def test_verify_passes_on_another_machine_and_names_what_a_silent_change_altered
     commit(changed, "a behaviour change with the old outputs")
     assert check_lock_is_current(changed) == []
     problems = verify(changed, tmp_path / "rebuild-changed", ANOTHER_MACHINE)
-    assert len(problems) == 1 and problems[0].startswith("stage 'predict': data/predictions/submission.csv (dvc.lock "), \
-        problems
-    recorded = {out["path"]: out["md5"] for out in yaml.safe_load((changed / "dvc.lock").read_text())
-                ["stages"]["predict"]["outs"]}
+    assert len(problems) == 1 and problems[0].startswith(
+        "stage 'predict': data/predictions/submission.csv (dvc.lock "
+    ), problems
+    recorded = {
+        out["path"]: out["md5"]
+        for out in yaml.safe_load((changed / "dvc.lock").read_text())["stages"]["predict"]["outs"]
+    }
     assert recorded["data/predictions/submission.csv"] in problems[0]
+
+
+@pytest.mark.slow
+def test_without_portable_kernels_another_instruction_set_is_reported(small_pipeline: Path, tmp_path: Path) -> None:
+    """The control of the test above: with compute.portable_kernels false, oneDNN follows ONEDNN_MAX_CPU_ISA, so
+    the same run on SSE4.1 kernels trains other bytes than this CPU's kernels did, and verify names them."""
+    repo = Path(shutil.copytree(small_pipeline, tmp_path / "repo", symlinks=True))
+    set_params(repo, {"compute": {"portable_kernels": False}})
+    dvc(repo, "repro")
+    commit(repo, "the lock of this CPU's own kernels")
+    problems = verify(repo, tmp_path / "rebuild", ANOTHER_MACHINE)
+    assert any(problem.startswith("stage 'train': models/model.keras (dvc.lock ") for problem in problems), problems

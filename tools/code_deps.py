@@ -29,7 +29,7 @@ def module_file(module: str, root: Path = PROJECT_ROOT) -> Path | None:
 
 def imported_names(source: str) -> set[str]:
     """Every module name an `import` or `from ... import ...` in `source` may refer to."""
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
@@ -64,8 +64,10 @@ def project_modules(entry: str, root: Path = PROJECT_ROOT) -> set[str]:
 
 def code_files(entry: str, root: Path = PROJECT_ROOT) -> list[str]:
     """The files of `project_modules(entry)`, relative to `root`, sorted."""
-    return sorted(module_file(module, root).relative_to(root).as_posix()  # type: ignore[union-attr]
-                  for module in project_modules(entry, root))
+    return sorted(
+        module_file(module, root).relative_to(root).as_posix()  # type: ignore[union-attr]
+        for module in project_modules(entry, root)
+    )
 
 
 if __name__ == "__main__":

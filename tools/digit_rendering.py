@@ -35,8 +35,17 @@ STYLES = (
     Style("fine-pen-on-big-canvas-png", (400, 400), 300, (0, 0, 0), (255, 255, 255), "thin", ".png"),
     Style("thick-marker-png", (120, 120), 90, (0, 0, 0), (255, 255, 255), "thick", ".png"),
     Style("light-grey-on-dark-grey-jpeg", (90, 120), 60, (200, 200, 200), (70, 70, 70), "as is", ".jpg", noise=4.0),
-    Style("pencil-photo-in-uneven-light-jpeg", (320, 240), 130, (70, 70, 80), (235, 230, 220), "as is", ".jpg",
-          noise=5.0, shade=0.45),
+    Style(
+        "pencil-photo-in-uneven-light-jpeg",
+        (320, 240),
+        130,
+        (70, 70, 80),
+        (235, 230, 220),
+        "as is",
+        ".jpg",
+        noise=5.0,
+        shade=0.45,
+    ),
 )
 
 
@@ -47,14 +56,16 @@ def render(digit: np.ndarray, style: Style, seed: int) -> Image.Image:
     ink_image = Image.fromarray(digit.reshape(28, 28)).resize((side, side), Image.Resampling.BICUBIC)
     scale = side / 28
     if style.stroke == "thin":  # a fine pen: strokes of about 1/20 of the digit's height (MNIST's: about 1/8)
-        ink_image = ink_image.point(lambda value: 255 if value > 128 else 0).filter(ImageFilter.MinFilter(_odd(scale * 1.2)))
+        ink_image = ink_image.point(lambda value: 255 if value > 128 else 0).filter(
+            ImageFilter.MinFilter(_odd(scale * 1.2))
+        )
     elif style.stroke == "thick":
         ink_image = ink_image.filter(ImageFilter.MaxFilter(_odd(scale * 1.5)))
     width, height = style.canvas
     left = int(rng.integers(0, width - side + 1))
     top = int(rng.integers(0, height - side + 1))
     ink = np.zeros((height, width), dtype=np.float32)
-    ink[top:top + side, left:left + side] = np.asarray(ink_image, dtype=np.float32) / 255.0
+    ink[top : top + side, left : left + side] = np.asarray(ink_image, dtype=np.float32) / 255.0
     colour = np.array(style.ink, dtype=np.float32)
     if style.paper is None:
         rgba = np.zeros((height, width, 4), dtype=np.float32)

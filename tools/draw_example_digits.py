@@ -21,8 +21,10 @@ Stroke = list[tuple[float, float]]
 
 def arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, steps: int = 24) -> Stroke:
     """Points on an ellipse from angle `start` to `end` (degrees, 0 = right, 90 = down)."""
-    return [(cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
-            for a in np.linspace(start, end, steps)]
+    return [
+        (cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
+        for a in np.linspace(start, end, steps)
+    ]
 
 
 # Each digit: strokes in a unit box (x right, y down), as a person might write it.
@@ -39,8 +41,13 @@ DIGIT_STROKES: dict[int, list[Stroke]] = {
     9: [arc(0.5, 0.32, 0.24, 0.22, 0, 360), [(0.74, 0.32), (0.7, 0.9)]],
 }
 FORMATS = (".png", ".jpg", ".bmp", ".gif")
-PALETTES = (((20, 20, 20), (250, 250, 245)), ((25, 40, 140), (240, 235, 210)), ((240, 240, 240), (30, 30, 30)),
-            ((150, 20, 20), (255, 255, 255)), ((60, 60, 60), (200, 205, 210)))
+PALETTES = (
+    ((20, 20, 20), (250, 250, 245)),
+    ((25, 40, 140), (240, 235, 210)),
+    ((240, 240, 240), (30, 30, 30)),
+    ((150, 20, 20), (255, 255, 255)),
+    ((60, 60, 60), (200, 205, 210)),
+)
 
 
 def draw_digit(digit: int, rng: np.random.Generator) -> Image.Image:

@@ -57,8 +57,11 @@ def stage_dependencies(pipeline: dict[str, Any]) -> dict[str, dict[str, list[str
 
 
 def _reads_output_of(stages: dict[str, dict[str, list[str]]], reader: str, writer: str) -> bool:
-    return any(dep == out or dep.startswith(out.rstrip("/") + "/")
-               for dep in stages[reader]["data"] for out in stages[writer]["outs"])
+    return any(
+        dep == out or dep.startswith(out.rstrip("/") + "/")
+        for dep in stages[reader]["data"]
+        for out in stages[writer]["outs"]
+    )
 
 
 def downstream(stages: dict[str, dict[str, list[str]]], direct: tuple[str, ...]) -> tuple[str, ...]:
@@ -85,8 +88,9 @@ def lineage_rows(pipeline: dict[str, Any]) -> list[Row]:
         for direct, items in groups.items():
             rows.append(Row(kind, tuple(sorted(items)), direct, downstream(stages, direct)))
     # Code rows first, each kind by the first stage it reruns, then by how many: the table reads top-down.
-    return sorted(rows, key=lambda row: (row.kind != "code", ALL_STAGES.index(row.direct[0]), -len(row.direct),
-                                         row.items))
+    return sorted(
+        rows, key=lambda row: (row.kind != "code", ALL_STAGES.index(row.direct[0]), -len(row.direct), row.items)
+    )
 
 
 def _names(stages: tuple[str, ...]) -> str:
@@ -94,8 +98,12 @@ def _names(stages: tuple[str, ...]) -> str:
 
 
 def markdown(rows: list[Row]) -> str:
-    lines = [BEGIN, "", "| you change | DVC reruns | then, only if the files those write come out different |",
-             "|---|---|---|"]
+    lines = [
+        BEGIN,
+        "",
+        "| you change | DVC reruns | then, only if the files those write come out different |",
+        "|---|---|---|",
+    ]
     for row in rows:
         items = ", ".join(f"`{item}`" for item in row.items)
         what = f"code: {items}" if row.kind == "code" else f"params: {items}"
@@ -124,8 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         readme_path.write_text(readme_with_table(readme_path.read_text(), table))
     elif args.check:
         if readme_with_table(readme_path.read_text(), table) != readme_path.read_text():
-            print("README.md: the lineage table differs from dvc.yaml's; run `python -m tools.lineage --write`",
-                  file=sys.stderr)
+            print(
+                "README.md: the lineage table differs from dvc.yaml's; run `python -m tools.lineage --write`",
+                file=sys.stderr,
+            )
             return 1
     else:
         print(table)

@@ -14,13 +14,14 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from tools.workspace import PROJECT_ROOT, dvc, run
 
 
-def declared_plot_files(pipeline: dict) -> list[str]:
+def declared_plot_files(pipeline: dict[str, Any]) -> list[str]:
     """Every file `dvc.yaml` shows as a plot: top-level plot definitions and stage `plots` outputs."""
     files: list[str] = []
     for entry in pipeline.get("plots", []):
@@ -61,12 +62,14 @@ def build_report(repo: Path, base: str, plots_out: Path | None = None) -> str:
     if plots_out is not None:
         dvc(repo, "plots", "diff", base, "--out", str(plots_out))
         plot_lines += f"\n\nEvery plot of both revisions, side by side: `{plots_out}/index.html` (the job's artifact)."
-    return "\n".join([
-        f"## Pipeline results: {head} against {base} ({base_commit})\n",
-        section("Metrics", metrics, "No metric changed."),
-        section("Params", params, "No param changed."),
-        section("Plots whose data changed", plot_lines, "No plot's data changed."),
-    ])
+    return "\n".join(
+        [
+            f"## Pipeline results: {head} against {base} ({base_commit})\n",
+            section("Metrics", metrics, "No metric changed."),
+            section("Params", params, "No param changed."),
+            section("Plots whose data changed", plot_lines, "No plot's data changed."),
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -72,21 +73,33 @@ def configured_remote(repo: Path, name: str | None = None) -> Remote | None:
 
 
 _DIAGNOSES = (
-    (re.compile(r"Could not connect to the endpoint URL|Connection refused|Connect timeout|"
-                r"Name or service not known|Temporary failure in name resolution"),
-     "cannot reach it: check that the server is up and the remote's url/endpointurl "
-     "(`dvc remote modify {name} endpointurl URL`)"),
-    (re.compile(r"NoSuchBucket|bucket does not exist"),
-     "its bucket does not exist: create it, or correct the url (`dvc remote modify {name} url s3://BUCKET/PATH`)"),
-    (re.compile(r"Unable to locate credentials|NoCredentialsError"),
-     "no credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the "
-     "environment; never write them into .dvc/config"),
-    (re.compile(r"SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied|Forbidden|\b403\b"),
-     "it refused the credentials: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and that "
-     "they may read and write the bucket"),
-    (re.compile(r"do not exist neither locally nor on remote|Missing cache files"),
-     "some outputs are neither here nor on it (listed above): `dvc push` them from a machine that has them, "
-     "or rebuild them with `dvc repro`"),
+    (
+        re.compile(
+            r"Could not connect to the endpoint URL|Connection refused|Connect timeout|"
+            r"Name or service not known|Temporary failure in name resolution"
+        ),
+        "cannot reach it: check that the server is up and the remote's url/endpointurl "
+        "(`dvc remote modify {name} endpointurl URL`)",
+    ),
+    (
+        re.compile(r"NoSuchBucket|bucket does not exist"),
+        "its bucket does not exist: create it, or correct the url (`dvc remote modify {name} url s3://BUCKET/PATH`)",
+    ),
+    (
+        re.compile(r"Unable to locate credentials|NoCredentialsError"),
+        "no credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the "
+        "environment; never write them into .dvc/config",
+    ),
+    (
+        re.compile(r"SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied|Forbidden|\b403\b"),
+        "it refused the credentials: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and that "
+        "they may read and write the bucket",
+    ),
+    (
+        re.compile(r"do not exist neither locally nor on remote|Missing cache files"),
+        "some outputs are neither here nor on it (listed above): `dvc push` them from a machine that has them, "
+        "or rebuild them with `dvc repro`",
+    ),
 )
 
 
@@ -104,19 +117,23 @@ def missing_from_remote(repo: Path, remote: Remote) -> list[str]:
     status = _dvc(repo, "status", "--cloud", "--json", "--remote", remote.name)
     if status.returncode != 0:
         raise RemoteError(diagnose(remote, status.stdout + status.stderr))
-    states = {path: _NOT_ON_REMOTE[state] for path, state in json.loads(status.stdout or "{}").items()
-              if state in _NOT_ON_REMOTE}
+    states = {
+        path: _NOT_ON_REMOTE[state]
+        for path, state in json.loads(status.stdout or "{}").items()
+        if state in _NOT_ON_REMOTE
+    }
     # A folder output whose listing (`<md5>.dir`) is neither in the cache nor on the remote is left out of
     # the JSON by DVC and only named by hash in a warning: map those hashes back to dvc.lock's paths.
-    lock_paths = {out["md5"]: out["path"] for stage in _lock_stages(repo) for out in stage.get("outs", [])
-                  if "md5" in out}
+    lock_paths = {
+        out["md5"]: out["path"] for stage in _lock_stages(repo) for out in stage.get("outs", []) if "md5" in out
+    }
     for md5 in _WARNED_MISSING.findall(status.stderr):
         if md5 in lock_paths:
             states.setdefault(lock_paths[md5], _NOT_ON_REMOTE["missing"])
     return [f"{path}: not on {remote.describe()} ({where}): run `dvc push`" for path, where in sorted(states.items())]
 
 
-def _lock_stages(repo: Path) -> list[dict]:
+def _lock_stages(repo: Path) -> list[dict[str, Any]]:
     lock = repo / "dvc.lock"
     return list((yaml.safe_load(lock.read_text()) or {}).get("stages", {}).values()) if lock.exists() else []
 
@@ -135,21 +152,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("push", "pull", "check"))
     parser.add_argument("--remote", help="a configured DVC remote (default: the project's default remote)")
     parser.add_argument("--repo", type=Path, default=PROJECT_ROOT)
-    parser.add_argument("--if-local", action="store_true",
-                        help="push only if the remote is a folder of this machine (`make repro` does this)")
+    parser.add_argument(
+        "--if-local",
+        action="store_true",
+        help="push only if the remote is a folder of this machine (`make repro` does this)",
+    )
     args = parser.parse_args(argv)
     try:
         remote = configured_remote(args.repo, args.remote)
         if remote is None:
-            raise RemoteError(f"{args.repo}: no default DVC remote: add one with "
-                              "`dvc remote add -d NAME URL` (README: \"Sharing through a remote\")")
+            raise RemoteError(
+                f"{args.repo}: no default DVC remote: add one with "
+                '`dvc remote add -d NAME URL` (README: "Sharing through a remote")'
+            )
         if args.command == "check":
             missing = missing_from_remote(args.repo, remote)
             for line in missing:
                 print(f"remote: {line}", file=sys.stderr)
             if missing:
-                print(f"error: {len(missing)} output(s) that dvc.lock records are not on {remote.describe()}",
-                      file=sys.stderr)
+                print(
+                    f"error: {len(missing)} output(s) that dvc.lock records are not on {remote.describe()}",
+                    file=sys.stderr,
+                )
                 return 1
             print(f"remote: every output dvc.lock records is on {remote.describe()}")
             return 0

@@ -26,8 +26,10 @@ from typing import Any
 
 import yaml
 
-from mnist_dvc.compute import ComputeParams, describe_compute, fact_differences, platform_facts
-from mnist_dvc.params import load_section
+from mnist_dvc.process_setup import prepare_tensorflow_environment
+from mnist_dvc.reproducible_compute import describe_compute, fact_differences, platform_facts
+from mnist_dvc.params.compute import ComputeParams
+from mnist_dvc.params.loading import load_section
 from tools.remote import RemoteError, configured_remote, missing_from_remote
 from tools.workspace import ALL_STAGES, PROJECT_ROOT, THIS_MACHINE, Machine, dvc, make_workspace, stages_run
 
@@ -37,6 +39,7 @@ PLATFORM_RECORD = "dvc.lock.platform.json"
 
 
 # --- the checkout against dvc.lock -------------------------------------------------------------------
+
 
 def pipeline_outputs(pipeline: dict[str, Any], committed_only: bool = False) -> set[str]:
     """Every path a stage of `dvc.yaml` writes (outs, metrics, plots); with `committed_only`, those
@@ -84,30 +87,39 @@ def stale_entries(status: dict[str, list[Any]], outputs: set[str], committed: se
 
 def unclaimed_files(tracked: list[str], outputs: set[str], folders: tuple[str, ...] = ("metrics",)) -> list[str]:
     """Files git holds in the outputs' folders that no stage writes (added by hand, or left by a removed stage)."""
-    return [f"{path}: git holds it, but no stage of dvc.yaml writes it" for path in sorted(tracked)
-            if path.split("/", 1)[0] in folders and not _is_under(path, outputs)]
+    return [
+        f"{path}: git holds it, but no stage of dvc.yaml writes it"
+        for path in sorted(tracked)
+        if path.split("/", 1)[0] in folders and not _is_under(path, outputs)
+    ]
 
 
 def check_lock_is_current(repo: Path) -> list[str]:
     pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
     status = json.loads(dvc(repo, "status", "--json"))
     outputs = pipeline_outputs(pipeline)
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=repo, capture_output=True, text=True,
-                             check=True).stdout.split("\0")
-    return (stale_entries(status, outputs, pipeline_outputs(pipeline, committed_only=True))
-            + unclaimed_files([path for path in tracked if path], outputs))
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    return stale_entries(status, outputs, pipeline_outputs(pipeline, committed_only=True)) + unclaimed_files(
+        [path for path in tracked if path], outputs
+    )
 
 
 # --- a run from scratch against dvc.lock ---------------------------------------------------------------
 
+
 def output_hashes(lock: dict[str, Any]) -> dict[str, dict[str, str | None]]:
     """{stage: {output path: md5}} of a `dvc.lock` document (None where an output has no hash)."""
-    return {stage: {out["path"]: out.get("md5") for out in entry.get("outs", [])}
-            for stage, entry in lock.get("stages", {}).items()}
+    return {
+        stage: {out["path"]: out.get("md5") for out in entry.get("outs", [])}
+        for stage, entry in lock.get("stages", {}).items()
+    }
 
 
-def lock_differences(expected: dict[str, Any], actual: dict[str, Any],
-                     names: tuple[str, str] = ("dvc.lock", "this run")) -> list[str]:
+def lock_differences(
+    expected: dict[str, Any], actual: dict[str, Any], names: tuple[str, str] = ("dvc.lock", "this run")
+) -> list[str]:
     """Each output whose hash is not the same, present and recorded in both locks, as 'stage: path (...)'."""
     first, second = output_hashes(expected), output_hashes(actual)
     differences = []
@@ -118,14 +130,17 @@ def lock_differences(expected: dict[str, Any], actual: dict[str, Any],
         for path in sorted(set(first[stage]) | set(second[stage])):
             hashes = (first[stage].get(path), second[stage].get(path))
             if None in hashes or hashes[0] != hashes[1]:
-                shown = [value or ("no hash" if path in side else "no such output")
-                         for value, side in zip(hashes, (first[stage], second[stage]), strict=True)]
+                shown = [
+                    value or ("no hash" if path in side else "no such output")
+                    for value, side in zip(hashes, (first[stage], second[stage]), strict=True)
+                ]
                 differences.append(f"stage '{stage}': {path} ({names[0]} {shown[0]}, {names[1]} {shown[1]})")
     return differences
 
 
 def file_differences(committed_root: Path, rebuilt_root: Path, outputs: set[str]) -> list[str]:
     """Files of the git-held outputs that differ between two trees: modified, or present in one only."""
+
     def files(root: Path) -> dict[str, str]:
         found = {}
         for output in sorted(outputs):
@@ -153,7 +168,9 @@ def unrun_stages(output: str) -> list[str]:
     return [f"stage '{stage}' was not run (restored or skipped)" for stage in ALL_STAGES if stage not in ran]
 
 
-def run_from_scratch(source: Path, workspace: Path, machine: Machine = THIS_MACHINE) -> tuple[dict[str, Any], list[str]]:
+def run_from_scratch(
+    source: Path, workspace: Path, machine: Machine = THIS_MACHINE
+) -> tuple[dict[str, Any], list[str]]:
     """Copy `source`'s pipeline into `workspace`, run every stage, return the new dvc.lock and any stage not run."""
     make_workspace(workspace, source_root=source)
     output = dvc(workspace, "repro", "--force", "--no-run-cache", machine=machine)
@@ -161,6 +178,7 @@ def run_from_scratch(source: Path, workspace: Path, machine: Machine = THIS_MACH
 
 
 # --- the platform that made dvc.lock -------------------------------------------------------------------
+
 
 def lock_digest(lock_path: Path) -> str:
     return hashlib.sha256(lock_path.read_bytes()).hexdigest()
@@ -191,18 +209,24 @@ def explain_platform(repo: Path, this_run: dict[str, Any], checkout_changed: boo
     record_path = repo / PLATFORM_RECORD
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     if record.get("dvc.lock sha256") != lock_digest(repo / "dvc.lock"):
-        unknown = (f"{PLATFORM_RECORD} does not describe this dvc.lock (it was written by a plain `dvc repro`, "
-                   "not `make repro`), so the platform that made it is unknown")
+        unknown = (
+            f"{PLATFORM_RECORD} does not describe this dvc.lock (it was written by a plain `dvc repro`, "
+            "not `make repro`), so the platform that made it is unknown"
+        )
         return [unknown, *lines]
     made_on = record["platform"]
     lines.insert(0, f"dvc.lock was made with: {describe_compute(made_on)}")
     differing = fact_differences(made_on, this_run)
     if checkout_changed:
-        return [*lines, *(f"differs: {line}" for line in differing),
-                "the checkout is not what dvc.lock was made from (the `checkout:` lines): run `make repro` "
-                "and commit dvc.lock and metrics/"]
+        return [
+            *lines,
+            *(f"differs: {line}" for line in differing),
+            "the checkout is not what dvc.lock was made from (the `checkout:` lines): run `make repro` "
+            "and commit dvc.lock and metrics/",
+        ]
     lines += [f"differs: {line}" for line in differing] or [
-        "the platform facts recorded are the same: the difference comes from something they do not cover"]
+        "the platform facts recorded are the same: the difference comes from something they do not cover"
+    ]
     return lines
 
 
@@ -240,9 +264,13 @@ def verify(repo: Path, scratch: Path, machine: Machine = THIS_MACHINE) -> list[s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", type=Path, default=PROJECT_ROOT, help="the checkout to verify")
-    parser.add_argument("--record-platform", action="store_true",
-                        help="only write dvc.lock.platform.json for this machine if dvc.lock changed (`make repro`)")
+    parser.add_argument(
+        "--record-platform",
+        action="store_true",
+        help="only write dvc.lock.platform.json for this machine if dvc.lock changed (`make repro`)",
+    )
     args = parser.parse_args(argv)
+    prepare_tensorflow_environment()  # before platform_facts imports TensorFlow
     repo = args.repo.resolve()
     if args.record_platform:
         if record_platform(repo):
@@ -261,12 +289,17 @@ def main(argv: list[str] | None = None) -> int:
         checkout_changed = any(problem.startswith("checkout:") for problem in problems)
         for line in explain_platform(repo, platform_now, checkout_changed):
             print(f"verify: {line}", file=sys.stderr)
-        print(f"verify: FAILED: {len(problems)} difference(s) between dvc.lock and what the committed code makes "
-              f"({elapsed:.0f} s).", file=sys.stderr)
+        print(
+            f"verify: FAILED: {len(problems)} difference(s) between dvc.lock and what the committed code makes "
+            f"({elapsed:.0f} s).",
+            file=sys.stderr,
+        )
         return 1
     outputs = sum(len(paths) for paths in output_hashes(yaml.safe_load((repo / "dvc.lock").read_text())).values())
-    print(f"verify: all {outputs} outputs of the {len(ALL_STAGES)} stages are byte-identical to dvc.lock "
-          f"({elapsed:.0f} s; this run: {describe_compute(platform_now)})")
+    print(
+        f"verify: all {outputs} outputs of the {len(ALL_STAGES)} stages are byte-identical to dvc.lock "
+        f"({elapsed:.0f} s; this run: {describe_compute(platform_now)})"
+    )
     return 0
 
 

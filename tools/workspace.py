@@ -16,8 +16,19 @@ from pathlib import Path
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PIPELINE_FILES = ("stages", "mnist_dvc", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore", "dvc.yaml", "params.yaml",
-                  "data/external/README.md", "data/external/.gitignore", "data/own_digits")
+PIPELINE_FILES = (
+    "stages",
+    "mnist_dvc",
+    ".dvc/config",
+    ".dvc/.gitignore",
+    ".dvcignore",
+    ".gitignore",
+    "dvc.yaml",
+    "params.yaml",
+    "data/external/README.md",
+    "data/external/.gitignore",
+    "data/own_digits",
+)
 ALL_STAGES = ("fetch", "preprocess", "train", "evaluate", "predict", "export")
 # A few hundred images and one epoch: every stage runs for real, in about half a minute in all. One
 # TensorFlow thread: tensors this small gain nothing from a second one, and the test suite runs two
@@ -56,11 +67,22 @@ THIS_MACHINE = Machine()
 def run(command: list[str], cwd: Path, machine: Machine = THIS_MACHINE) -> str:
     """Run `command` in `cwd` with this interpreter's environment first on PATH; return its output."""
     # DVC runs each stage's `python` through the shell: make it this interpreter.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           **dict(machine.environment)}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        **dict(machine.environment),
+    }
     cpus = machine.cpus
-    result = subprocess.run(command, check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=3600,
-                            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus is not None else None)
+    result = subprocess.run(
+        command,
+        check=False,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus is not None else None,
+    )
     if result.returncode != 0:
         raise CommandFailed(f"{' '.join(command)} failed in {cwd}:\n{result.stdout}\n{result.stderr}")
     return result.stdout + result.stderr
@@ -85,12 +107,25 @@ def set_params(repo: Path, changes: dict[str, dict[str, object]]) -> None:
 
 def commit(repo: Path, message: str) -> None:
     run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.name=pipeline", "-c", "user.email=pipeline@localhost", "commit", "-qm", message,
-         "--allow-empty"], repo)
+    run(
+        [
+            "git",
+            "-c",
+            "user.name=pipeline",
+            "-c",
+            "user.email=pipeline@localhost",
+            "commit",
+            "-qm",
+            message,
+            "--allow-empty",
+        ],
+        repo,
+    )
 
 
-def make_workspace(root: Path, params: dict[str, dict[str, object]] | None = None,
-                   source_root: Path = PROJECT_ROOT) -> Path:
+def make_workspace(
+    root: Path, params: dict[str, dict[str, object]] | None = None, source_root: Path = PROJECT_ROOT
+) -> Path:
     """Copy the pipeline of `source_root` into `root` (a new git repository, no DVC cache), apply `params`, commit.
 
     The workspace's DVC cache (and with it the run-cache) is its own `.dvc/cache`, whatever cache a
@@ -107,7 +142,8 @@ def make_workspace(root: Path, params: dict[str, dict[str, object]] | None = Non
     # Relative to the .dvc folder; config.local is git-ignored, so it stays out of the commit below. The
     # machine's own remote (~/.cache/mnist-dvc/remote in .dvc/config) becomes a folder beside the workspace.
     (root / ".dvc/config.local").write_text(
-        f"[cache]\n    dir = cache\n['remote \"local\"']\n    url = {root.parent / (root.name + '-remote')}\n")
+        f"[cache]\n    dir = cache\n['remote \"local\"']\n    url = {root.parent / (root.name + '-remote')}\n"
+    )
     if params:
         set_params(root, params)
     run(["git", "init", "-q"], root)

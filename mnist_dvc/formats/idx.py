@@ -73,7 +73,8 @@ def decode_idx(payload: bytes, source: str, expected_ndim: int) -> np.ndarray:
 def declared_size(header: bytes, ndim: int) -> int:
     """The whole file's size in bytes that an IDX header of `ndim` dimensions declares (a Python int:
     four dimensions near 2**32 multiply past what 64 bits can hold)."""
-    return 4 + 4 * ndim + math.prod(struct.unpack(f">{ndim}I", header[4:4 + 4 * ndim]))
+    dimensions: tuple[int, ...] = struct.unpack(f">{ndim}I", header[4 : 4 + 4 * ndim])
+    return 4 + 4 * ndim + math.prod(dimensions)
 
 
 def gunzip(payload: bytes, source: str) -> bytes:
@@ -98,13 +99,16 @@ def gunzip_idx(payload: bytes, source: str, expected_ndim: int) -> bytes:
         while not inflater.eof and inflater.unconsumed_tail and len(data) <= limit:
             data += inflater.decompress(inflater.unconsumed_tail, limit + 1 - len(data))
         if len(data) > limit:
-            raise PipelineError(f"{source}: expected {limit} bytes once decompressed, as the IDX header says. "
-                                f"Received: more (stopped decompressing at {len(data)} bytes)")
+            raise PipelineError(
+                f"{source}: expected {limit} bytes once decompressed, as the IDX header says. "
+                f"Received: more (stopped decompressing at {len(data)} bytes)"
+            )
         if not inflater.eof:
             raise PipelineError(f"{source}: expected a valid gzip stream. Received: a stream that ends early")
         if inflater.unused_data:
-            raise PipelineError(f"{source}: expected one gzip stream. Received: {len(inflater.unused_data)} more "
-                                "bytes after its end")
+            raise PipelineError(
+                f"{source}: expected one gzip stream. Received: {len(inflater.unused_data)} more bytes after its end"
+            )
     except zlib.error as error:
         raise PipelineError(f"{source}: expected a valid gzip stream. Received: {error}") from None
     return data

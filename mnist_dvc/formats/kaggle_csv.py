@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from mnist_dvc.digits import IMAGE_SIDE
+from mnist_dvc.digit_arrays import IMAGE_SIDE
 from mnist_dvc.errors import PipelineError
 
 PIXEL_COLUMNS = tuple(f"pixel{index}" for index in range(IMAGE_SIDE * IMAGE_SIDE))
@@ -76,10 +76,14 @@ def _text_lines(payload: bytes, source: str) -> list[str]:
         raise PipelineError(f"{source}: expected a CSV file with a header line. Received: only blank characters")
     for number, line in enumerate(lines, start=1):
         if not line.strip():
-            raise PipelineError(f"{source} line {number}: expected a row of comma-separated values. Received: an empty line")
+            raise PipelineError(
+                f"{source} line {number}: expected a row of comma-separated values. Received: an empty line"
+            )
         if "\r" in line:
-            raise PipelineError(f"{source} line {number}: expected lines that end with \\n or \\r\\n. Received: a "
-                                f"carriage return inside the line, at character {line.index(chr(13)) + 1}")
+            raise PipelineError(
+                f"{source} line {number}: expected lines that end with \\n or \\r\\n. Received: a "
+                f"carriage return inside the line, at character {line.index(chr(13)) + 1}"
+            )
     return lines
 
 
@@ -112,8 +116,14 @@ def _check_row_lengths(lines: list[str], column_count: int, source: str) -> None
 
 # pandas' C parser splits fields at every comma (no quoting, so that it sees the cells the structure check
 # counted) and lines at \n, \r\n or a lone \r (refused before it gets here).
-_CSV_OPTIONS = {"header": 0, "keep_default_na": False, "na_values": [""], "engine": "c", "encoding": "utf-8-sig",
-                "quoting": csv.QUOTE_NONE}
+_CSV_OPTIONS = {
+    "header": 0,
+    "keep_default_na": False,
+    "na_values": [""],
+    "engine": "c",
+    "encoding": "utf-8-sig",
+    "quoting": csv.QUOTE_NONE,
+}
 # What a cell may hold: a decimal integer, optionally signed, optionally in double quotes, with spaces or
 # tabs around (or form feeds and vertical tabs: what the C parser skips around an integer). Not 1e2, 5.0,
 # TRUE or inf, which pandas would otherwise turn into numbers.
@@ -125,8 +135,12 @@ def _read_cells(payload: bytes, as_text: bool = False, columns: list[int] | None
     each column, or (`as_text`) of their text."""
     # `na_values=[""]` only: an empty cell becomes NaN (reported as empty), while the text "NaN" stays
     # text (reported as not an integer).
-    return pd.read_csv(io.BytesIO(payload), dtype=str if as_text else None, usecols=columns,  # type: ignore[call-overload]
-                       **_CSV_OPTIONS)
+    return pd.read_csv(
+        io.BytesIO(payload),
+        dtype=str if as_text else None,
+        usecols=columns,
+        **_CSV_OPTIONS,
+    )
 
 
 # Any integer beyond this is outside every range checked here. Larger ones (pandas reads up to 2**64 - 1 as
@@ -138,8 +152,9 @@ _CLIP = 2**62
 Quote = Callable[[int, int], object]
 
 
-def _checked_integers(payload: bytes, table: pd.DataFrame, columns: tuple[str, ...],
-                      source: str) -> tuple[np.ndarray, Quote]:
+def _checked_integers(
+    payload: bytes, table: pd.DataFrame, columns: tuple[str, ...], source: str
+) -> tuple[np.ndarray, Quote]:
     """The table as int64 (n, columns), and a function giving the cell at (row, column) as written, for
     errors; the first cell that is empty or not an integer is reported."""
     suspects = [index for index, dtype in enumerate(table.dtypes) if not pd.api.types.is_signed_integer_dtype(dtype)]
@@ -156,7 +171,9 @@ def _checked_integers(payload: bytes, table: pd.DataFrame, columns: tuple[str, .
         raise PipelineError(
             f"{source} line {row + 2}, column {column + 1} ({columns[column]}): expected an integer. Received: {what}"
         )
-    digits = text.apply(lambda column: pd.to_numeric(column.str.replace(r'[ \t\f\v"]', "", regex=True), errors="coerce"))
+    digits = text.apply(
+        lambda column: pd.to_numeric(column.str.replace(r'[ \t\f\v"]', "", regex=True), errors="coerce")
+    )
     values = np.empty(table.shape, dtype=np.int64)
     others = [index for index in range(table.shape[1]) if index not in set(suspects)]
     values[:, others] = table.iloc[:, others].to_numpy(dtype=np.int64)
@@ -173,8 +190,16 @@ def _quote_from(table: pd.DataFrame, suspects: list[int], text: pd.DataFrame) ->
     return quote
 
 
-def _checked_range(values: np.ndarray, quote: Quote, columns: tuple[str, ...], low: int, high: int, what: str,
-                   source: str, column_offset: int) -> np.ndarray:
+def _checked_range(
+    values: np.ndarray,
+    quote: Quote,
+    columns: tuple[str, ...],
+    low: int,
+    high: int,
+    what: str,
+    source: str,
+    column_offset: int,
+) -> np.ndarray:
     """`values` (n, k) int64, the file's columns from `column_offset` on (named `columns`); the first one outside
     [low, high] is refused, quoting the cell as written."""
     outside = (values < low) | (values > high)
@@ -190,8 +215,8 @@ def _checked_range(values: np.ndarray, quote: Quote, columns: tuple[str, ...], l
 
 def _first(mask: np.ndarray) -> tuple[int, int]:
     """(row, column) of the first True in row-major order, i.e. the first one a reader meets."""
-    flat = int(np.argmax(mask.reshape(-1)))
-    return divmod(flat, mask.shape[1])
+    row, column = divmod(int(np.argmax(mask.reshape(-1))), int(mask.shape[1]))
+    return row, column
 
 
 def _is_empty(cell: object) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_dvc.atomic_files import atomic_directory
-from mnist_dvc.digits import IMAGE_SIDE, NUM_CLASSES, LabelledImages, check_labelled_images, checked_images
+from mnist_dvc.digit_arrays import IMAGE_SIDE, NUM_CLASSES, LabelledImages, check_labelled_images, checked_images
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.input_files import read_input_bytes
 
@@ -75,7 +75,8 @@ def _load_array(path: Path) -> np.ndarray:
         declared = stream.tell() + math.prod(shape) * dtype.itemsize
         if declared != len(payload):
             raise ValueError(f"{len(payload)} bytes, where its header (shape {shape}, {dtype}) says {declared}")
-        return np.load(io.BytesIO(payload), allow_pickle=False)
+        array: np.ndarray = np.load(io.BytesIO(payload), allow_pickle=False)
+        return array
     except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError) as error:  # numpy parses the header
         # as a Python literal: a damaged one can be a SyntaxError or TokenError
         raise PipelineError(f"{path}: expected a .npy array. Received: unreadable file ({error})") from None

@@ -21,8 +21,10 @@ def read_curve(path: Path) -> list[float]:
     try:
         lines = payload.decode("utf-8").split("\n")
     except UnicodeDecodeError as error:
-        raise PipelineError(f"{path}: expected a dvclive curve, UTF-8 text. Received: bytes that are not text "
-                            f"(0x{payload[error.start]:02x} at byte {error.start})") from None
+        raise PipelineError(
+            f"{path}: expected a dvclive curve, UTF-8 text. Received: bytes that are not text "
+            f"(0x{payload[error.start]:02x} at byte {error.start})"
+        ) from None
     lines = [line.removesuffix("\r") for line in lines]
     if lines and lines[-1] == "":
         lines.pop()
@@ -30,7 +32,7 @@ def read_curve(path: Path) -> list[float]:
     if not lines or lines[0] != f"step\t{name}":
         received = repr(lines[0]) if lines else "an empty file"
         raise PipelineError(f"{path}: expected the header 'step<TAB>{name}'. Received: {received}")
-    values = []
+    values: list[float] = []
     for number, line in enumerate(lines[1:], start=2):
         fields = line.split("\t")
         try:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import keras
 from keras import layers, ops
 
-from mnist_dvc.compute import ComputeParams, configure_compute
-from mnist_dvc.digits import IMAGE_SIDE, NUM_CLASSES
+from mnist_dvc.reproducible_compute import configure_compute
+from mnist_dvc.digit_arrays import IMAGE_SIDE, NUM_CLASSES
+from mnist_dvc.params.compute import ComputeParams
 
-MODEL_NAMES = ("compact", "tutorial")
 # Keras finds our custom layers in a saved model by this package and their class name.
 REGISTRATION_PACKAGE = "mnist"
 IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
@@ -36,7 +37,7 @@ class Augmentation:
 
 
 def configure_tensorflow(random_seed: int, compute: ComputeParams) -> None:
-    """Pin kernels and threads (see `mnist_dvc.compute`), make ops deterministic and seed every generator.
+    """Pin kernels and threads (see `mnist_dvc.reproducible_compute`), make ops deterministic and seed every generator.
 
     Must run before the first op executes.
     """
@@ -70,7 +71,7 @@ class RandomAffine(layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, images, training=None):  # noqa: ANN001, ANN201 (Keras signature)
+    def call(self, images: Any, training: bool | None = None) -> Any:
         if not training:
             return images
         batch = ops.shape(images)[0]
@@ -99,14 +100,14 @@ class RandomAffine(layers.Layer):
         )
         return ops.image.affine_transform(images, transform, interpolation="bilinear", fill_mode="constant")
 
-    def _uniform(self, batch, limit: float):  # noqa: ANN001, ANN202
+    def _uniform(self, batch: Any, limit: float) -> Any:
         return keras.random.uniform((batch,), minval=-limit, maxval=limit, seed=self.seed_generator)
 
-    def compute_output_shape(self, input_shape):  # noqa: ANN001, ANN201
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
 
-    def get_config(self) -> dict:
-        config = super().get_config()
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = super().get_config()
         config.update(
             max_rotation_degrees=self.max_rotation_degrees,
             max_zoom=self.max_zoom,
@@ -130,7 +131,7 @@ class FusedBatchNormalization(layers.Layer):
         self.momentum = momentum
         self.epsilon = epsilon
 
-    def build(self, input_shape) -> None:  # noqa: ANN001
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         channels = (input_shape[-1],)
         self.gamma = self.add_weight(shape=channels, initializer="ones", name="gamma")
         self.beta = self.add_weight(shape=channels, initializer="zeros", name="beta")
@@ -139,7 +140,7 @@ class FusedBatchNormalization(layers.Layer):
             shape=channels, initializer="ones", trainable=False, name="moving_variance"
         )
 
-    def call(self, inputs, training=None):  # noqa: ANN001, ANN201 (Keras signature)
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
         import tensorflow as tf
 
         if training:
@@ -150,21 +151,24 @@ class FusedBatchNormalization(layers.Layer):
             count = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], inputs.dtype)
             batch_variance = batch_variance * (count - 1.0) / count
             self.moving_mean.assign(self.moving_mean * self.momentum + batch_mean * (1.0 - self.momentum))
-            self.moving_variance.assign(
-                self.moving_variance * self.momentum + batch_variance * (1.0 - self.momentum)
-            )
+            self.moving_variance.assign(self.moving_variance * self.momentum + batch_variance * (1.0 - self.momentum))
             return outputs
         outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
-            inputs, self.gamma, self.beta, mean=self.moving_mean, variance=self.moving_variance,
-            epsilon=self.epsilon, is_training=False,
+            inputs,
+            self.gamma,
+            self.beta,
+            mean=self.moving_mean,
+            variance=self.moving_variance,
+            epsilon=self.epsilon,
+            is_training=False,
         )
         return outputs
 
-    def compute_output_shape(self, input_shape):  # noqa: ANN001, ANN201
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
 
-    def get_config(self) -> dict:
-        config = super().get_config()
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = super().get_config()
         config.update(momentum=self.momentum, epsilon=self.epsilon)
         return config
 
@@ -208,7 +212,8 @@ def _conv_bn_relu(
 
 
 def build_compact_model(augmentation: Augmentation, random_seed: int) -> keras.Model:
-    """A BatchNorm CNN: a 5x5 stride-2 convolution (32 filters), three 3x3 ones (64; the first of stride 2), global average pooling.
+    """A BatchNorm CNN: a 5x5 stride-2 convolution (32 filters), three 3x3 ones (64; the first of stride 2),
+    global average pooling.
 
     The first convolution goes straight from 28x28 to 12x12: full-resolution feature maps cost memory
     traffic out of proportion to their multiply-adds on a CPU. It is unpadded ("valid"): its 12x12

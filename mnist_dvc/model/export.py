@@ -27,7 +27,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from mnist_dvc.digits import IMAGE_SIDE
+from mnist_dvc.digit_arrays import IMAGE_SIDE
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def calibrated_float_model(model: keras.Model, calibration_images: np.ndarray) -
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.representative_dataset = lambda: ([samples[index:index + 1]] for index in range(len(samples)))
+        converter.representative_dataset = lambda: ([samples[index : index + 1]] for index in range(len(samples)))
         # A private switch of the pinned TensorFlow (2.21); tests/test_export.py checks the result.
         converter._experimental_calibrate_only = True  # noqa: SLF001
         with warnings.catch_warnings():

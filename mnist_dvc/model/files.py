@@ -22,7 +22,7 @@ import keras
 import mnist_dvc.model.architectures  # noqa: F401  (registers the custom layers that loading needs)
 from mnist_dvc.archives import ARCHIVE_ERRORS, check_archive
 from mnist_dvc.atomic_files import atomic_file
-from mnist_dvc.digits import NUM_CLASSES
+from mnist_dvc.digit_arrays import NUM_CLASSES
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.input_files import what_is_at
 from mnist_dvc.model.architectures import IMAGE_SHAPE, REGISTRATION_PACKAGE
@@ -39,7 +39,9 @@ def normalise_keras_archive(archive: bytes) -> bytes:
         for name in sorted(source.namelist()):
             content = source.read(name)
             if name == "metadata.json":
-                metadata = {key: value for key, value in json.loads(content).items() if key not in _VOLATILE_METADATA_KEYS}
+                metadata = {
+                    key: value for key, value in json.loads(content).items() if key not in _VOLATILE_METADATA_KEYS
+                }
                 content = json.dumps(metadata, sort_keys=True).encode()
             elif name == "config.json":
                 config = place_custom_objects_in_package(renumber_shared_objects(json.loads(content)))
@@ -106,8 +108,10 @@ def load_model(path: Path) -> keras.Model:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # noqa: BLE001  (Keras raises many types for a corrupt archive)
         if "safe_mode" in str(error):
-            raise PipelineError(f"{path}: {expected} a model holding Python code (a Lambda layer), which Keras's "
-                                "safe mode refuses to run; only models of this project's architectures load") from None
+            raise PipelineError(
+                f"{path}: {expected} a model holding Python code (a Lambda layer), which Keras's "
+                "safe mode refuses to run; only models of this project's architectures load"
+            ) from None
         raise PipelineError(f"{path}: {expected} unreadable file ({error})") from None
     if tuple(model.input_shape[1:]) != IMAGE_SHAPE or tuple(model.output_shape[1:]) != (NUM_CLASSES,):
         raise PipelineError(

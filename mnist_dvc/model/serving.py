@@ -18,9 +18,11 @@ runs the export stage's `models/model.onnx` the same way through onnxruntime.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from mnist_dvc.digits import IMAGE_SIDE, NUM_CLASSES
+from mnist_dvc.digit_arrays import IMAGE_SIDE, NUM_CLASSES
 from mnist_dvc.errors import PipelineError
 
 
@@ -30,19 +32,23 @@ def _checked_pixels(images: np.ndarray) -> np.ndarray:
     if pixels.ndim == 3:
         pixels = pixels[..., np.newaxis]
     if pixels.ndim != 4 or pixels.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE, 1) or pixels.dtype.kind not in "uif":
-        raise ValueError(f"Expected images of shape (n, {IMAGE_SIDE}, {IMAGE_SIDE}[, 1]) holding numbers. "
-                         f"Received: shape {np.shape(images)}, dtype {np.asarray(images).dtype}")
+        raise ValueError(
+            f"Expected images of shape (n, {IMAGE_SIDE}, {IMAGE_SIDE}[, 1]) holding numbers. "
+            f"Received: shape {np.shape(images)}, dtype {np.asarray(images).dtype}"
+        )
     return pixels
 
 
-def _interpreter(flatbuffer: bytes, threads: int, source: str):
+def _interpreter(flatbuffer: bytes, threads: int, source: str) -> Any:  # LiteRT's Interpreter, which has no types
     from ai_edge_litert.interpreter import Interpreter
 
     try:
         return Interpreter(model_content=flatbuffer, num_threads=threads)
     except ValueError as error:
-        raise PipelineError(f"{source}: expected a LiteRT (.tflite) flatbuffer. Received: {len(flatbuffer)} "
-                            f"bytes it cannot read ({error})") from None
+        raise PipelineError(
+            f"{source}: expected a LiteRT (.tflite) flatbuffer. Received: {len(flatbuffer)} "
+            f"bytes it cannot read ({error})"
+        ) from None
 
 
 class LiteRTPredictor:
@@ -55,14 +61,18 @@ class LiteRTPredictor:
         self._interpreter = _interpreter(flatbuffer, threads, source)
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
-        input_shape, output_shape = (tuple(int(side) for side in details["shape"]) for details in (self._input, self._output))
+        input_shape, output_shape = (
+            tuple(int(side) for side in details["shape"]) for details in (self._input, self._output)
+        )
         if input_shape[1:] != (IMAGE_SIDE, IMAGE_SIDE, 1) or output_shape[1:] != (NUM_CLASSES,):
-            raise PipelineError(f"{source}: expected input (n, {IMAGE_SIDE}, {IMAGE_SIDE}, 1) and output (n, "
-                                f"{NUM_CLASSES}). Received: input {input_shape}, output {output_shape}")
+            raise PipelineError(
+                f"{source}: expected input (n, {IMAGE_SIDE}, {IMAGE_SIDE}, 1) and output (n, "
+                f"{NUM_CLASSES}). Received: input {input_shape}, output {output_shape}"
+            )
         self._batch_size = 0
 
     @classmethod
-    def from_keras(cls, model, threads: int = 1) -> LiteRTPredictor:  # a keras.Model (not imported here)
+    def from_keras(cls, model: Any, threads: int = 1) -> LiteRTPredictor:  # a keras.Model (not imported here)
         from mnist_dvc.model.export import to_litert
 
         return cls(to_litert(model), threads)
@@ -74,15 +84,17 @@ class LiteRTPredictor:
         if len(pixels) == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
         if batch_size is not None and len(pixels) > batch_size:
-            return np.concatenate([self.predict(pixels[start:start + batch_size])
-                                   for start in range(0, len(pixels), batch_size)])
+            return np.concatenate(
+                [self.predict(pixels[start : start + batch_size]) for start in range(0, len(pixels), batch_size)]
+            )
         if len(pixels) != self._batch_size:  # the interpreter plans its buffers for one batch size at a time
             self._interpreter.resize_tensor_input(self._input["index"], list(pixels.shape))
             self._interpreter.allocate_tensors()
             self._batch_size = len(pixels)
         self._interpreter.set_tensor(self._input["index"], pixels.astype(np.float32, copy=False))
         self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output["index"]).copy()
+        probabilities: np.ndarray = self._interpreter.get_tensor(self._output["index"]).copy()
+        return probabilities
 
 
 class OnnxPredictor:
@@ -103,5 +115,9 @@ class OnnxPredictor:
         if len(pixels) == 0:
             return np.zeros((0, NUM_CLASSES), np.float32)
         step = batch_size or len(pixels)
-        return np.concatenate([self._session.run(None, {self._input_name: pixels[start:start + step]})[0]
-                               for start in range(0, len(pixels), step)])
+        return np.concatenate(
+            [
+                self._session.run(None, {self._input_name: pixels[start : start + step]})[0]
+                for start in range(0, len(pixels), step)
+            ]
+        )

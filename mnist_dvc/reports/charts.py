@@ -13,13 +13,14 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers and in CI; Agg also renders the same bytes every time
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from mnist_dvc.atomic_files import atomic_file  # noqa: E402
 
 CONFIDENCE_BINS = np.linspace(0.0, 1.0, 21)
 
 
-def save_figure(figure: plt.Figure, path: Path, dpi: int = 80) -> None:
+def save_figure(figure: Figure, path: Path, dpi: int = 80) -> None:
     """Save `figure` as PNG atomically, without Software/date metadata (the bytes depend on the pixels alone)."""
     with atomic_file(path) as temporary:
         figure.savefig(temporary, format="png", dpi=dpi, metadata={"Software": None})
@@ -49,8 +50,15 @@ def draw_confusion_matrix(confusion: np.ndarray, path: Path) -> None:
     axis.imshow(off_diagonal, cmap="Reds", vmin=0, vmax=max(1.0, off_diagonal.max()))
     for (row, column), count in np.ndenumerate(confusion):
         if count:
-            axis.text(column, row, str(count), ha="center", va="center", fontsize=7,
-                      color="black" if row == column or off_diagonal[row, column] < 0.6 * off_diagonal.max() else "white")
+            axis.text(
+                column,
+                row,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black" if row == column or off_diagonal[row, column] < 0.6 * off_diagonal.max() else "white",
+            )
     classes = np.arange(len(confusion))
     axis.set_xticks(classes)
     axis.set_yticks(classes)

@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mnist_dvc.digits import IMAGE_SIDE
+from mnist_dvc.digit_arrays import IMAGE_SIDE
 from mnist_dvc.reports.charts import save_figure
 
 # One grid cell, in image pixels: the digit, with room above it for a title of up to two lines, and a gap.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_dvc.digits import check_labelled
+from mnist_dvc.digit_arrays import check_labelled
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,8 +27,13 @@ class MnistSplits:
     predict_images: np.ndarray
 
 
-def labelled_splits(train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
-                     test_labels: np.ndarray, sources: tuple[str, ...]) -> MnistSplits:
+def labelled_splits(
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    sources: tuple[str, ...],
+) -> MnistSplits:
     check_labelled(train_images, train_labels, f"{sources[0]} + {Path(sources[1]).name}")
     check_labelled(test_images, test_labels, f"{sources[2]} + {Path(sources[3]).name}")
     return MnistSplits(train_images, train_labels, test_images, test_labels, predict_images=test_images)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mnist_dvc.digits import IMAGE_SIDE, NUM_CLASSES
+from mnist_dvc.digit_arrays import IMAGE_SIDE, NUM_CLASSES
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.formats import idx
 from mnist_dvc.sources import MnistSplits
@@ -76,13 +76,17 @@ def unpickle_numpy_only(payload: bytes, source: str) -> Any:
     except pickle.UnpicklingError as error:
         raise PipelineError(f"{source}: {error}") from None
     except (EOFError, ValueError, TypeError, AttributeError) as error:
-        raise PipelineError(f"{source}: expected a pickled MNIST tuple. Received: unreadable pickle ({error})") from None
+        raise PipelineError(
+            f"{source}: expected a pickled MNIST tuple. Received: unreadable pickle ({error})"
+        ) from None
 
 
 def pixels_to_bytes(pixels: np.ndarray, source: str) -> np.ndarray:
     """Turn float pixels that are exactly uint8 / 256 back into uint8 images of shape (n, 28, 28)."""
     if pixels.ndim != 2 or pixels.shape[1] != IMAGE_SIDE * IMAGE_SIDE:
-        raise PipelineError(f"{source}: expected pixels of shape (n, {IMAGE_SIDE * IMAGE_SIDE}). Received: {pixels.shape}")
+        raise PipelineError(
+            f"{source}: expected pixels of shape (n, {IMAGE_SIDE * IMAGE_SIDE}). Received: {pixels.shape}"
+        )
     # Scaling by a power of two is exact in any binary float type, so the pickle's own float32 is enough
     # (a float64 copy of 70,000 images took seconds). A value survives the round trip through uint8 only if
     # it is an integer 0-255: a fraction, a negative, 256 or more, NaN or infinity comes back different.
@@ -91,7 +95,9 @@ def pixels_to_bytes(pixels: np.ndarray, source: str) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         recovered = scaled.astype(np.uint8)
     if not np.array_equal(recovered, scaled):
-        raise PipelineError(f"{source}: expected every pixel to be an integer 0-255 divided by 256. Received: other values")
+        raise PipelineError(
+            f"{source}: expected every pixel to be an integer 0-255 divided by 256. Received: other values"
+        )
     return recovered.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
 
 
@@ -108,7 +114,9 @@ def decode_bundled_pickle(compressed: bytes, source: str) -> MnistSplits:
     """Decode the gzip'd pickled (train, valid, test) tuple; train + valid become the 60,000 training images."""
     splits = unpickle_numpy_only(idx.gunzip(compressed, source), source)
     if not (isinstance(splits, tuple) and len(splits) == 3 and all(_is_pair(split) for split in splits)):
-        raise PipelineError(f"{source}: expected a tuple (train, valid, test) of (pixels, labels). Received: other data")
+        raise PipelineError(
+            f"{source}: expected a tuple (train, valid, test) of (pixels, labels). Received: other data"
+        )
     (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = splits
     for name, (pixels, labels) in {"train": splits[0], "valid": splits[1], "test": splits[2]}.items():
         if len(pixels) != len(labels):

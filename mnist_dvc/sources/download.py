@@ -97,8 +97,14 @@ def mirror_url(mirror: str, name: str) -> str:
     return urllib.parse.urljoin(mirror if mirror.endswith("/") else mirror + "/", name)
 
 
-def download_verified(expected: ExpectedFile, mirrors: tuple[str, ...], timeout_seconds: float, retries: int,
-                      sleep: Callable[[float], None] = time.sleep, progress_stream: TextIO | None = None) -> bytes:
+def download_verified(
+    expected: ExpectedFile,
+    mirrors: tuple[str, ...],
+    timeout_seconds: float,
+    retries: int,
+    sleep: Callable[[float], None] = time.sleep,
+    progress_stream: TextIO | None = None,
+) -> bytes:
     """The bytes of `expected` from the first mirror that serves them intact."""
     answers: list[str] = []
     for mirror in mirrors:

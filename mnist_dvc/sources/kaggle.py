@@ -61,8 +61,9 @@ def download_with_kaggle_client(path: Path) -> Path:
     command = ["kaggle", "competitions", "download", "-c", KAGGLE_COMPETITION, "-p", str(path)]
     logger.info("no Kaggle files in %s: running %s", path, " ".join(command))
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=KAGGLE_DOWNLOAD_TIMEOUT_SECONDS,
-                                check=False)
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=KAGGLE_DOWNLOAD_TIMEOUT_SECONDS, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise PipelineError(f"{' '.join(command)}: expected the download to finish. Received: {error}") from None
     zip_path = path / f"{KAGGLE_COMPETITION}.zip"
@@ -79,23 +80,30 @@ def download_with_kaggle_client(path: Path) -> Path:
 def read_kaggle_files(location: Path) -> tuple[tuple[bytes, str], tuple[bytes, str]]:
     """The bytes of (train.csv, test.csv), each with the name errors should give it."""
     if location.is_dir():
-        return tuple((read_input_bytes(location / name, "a Kaggle CSV file"), str(location / name))  # type: ignore[return-value]
-                     for name in KAGGLE_FILES)
+        return tuple(
+            (read_input_bytes(location / name, "a Kaggle CSV file"), str(location / name))  # type: ignore[return-value]
+            for name in KAGGLE_FILES
+        )
     try:
         with zipfile.ZipFile(location) as archive:
             names = [name for name in archive.namelist() if not name.endswith("/")]
             members = {Path(name).name: name for name in names}
             missing = [name for name in KAGGLE_FILES if name not in members]
             if missing:
-                raise PipelineError(f"{location}: expected a zip holding {' and '.join(KAGGLE_FILES)}. "
-                                    f"Received: {', '.join(sorted(members)) or 'an empty zip'}")
+                raise PipelineError(
+                    f"{location}: expected a zip holding {' and '.join(KAGGLE_FILES)}. "
+                    f"Received: {', '.join(sorted(members)) or 'an empty zip'}"
+                )
             for wanted in KAGGLE_FILES:
                 copies = sorted(name for name in names if Path(name).name == wanted)
                 if len(copies) > 1:  # which one is meant cannot be guessed
-                    raise PipelineError(f"{location}: expected one {wanted}. Received: {len(copies)} "
-                                        f"({', '.join(copies)})")
-            return tuple((read_member(archive, members[name], str(location)), f"{location}:{members[name]}")  # type: ignore[return-value]
-                         for name in KAGGLE_FILES)
+                    raise PipelineError(
+                        f"{location}: expected one {wanted}. Received: {len(copies)} ({', '.join(copies)})"
+                    )
+            return tuple(
+                (read_member(archive, members[name], str(location)), f"{location}:{members[name]}")  # type: ignore[return-value]
+                for name in KAGGLE_FILES
+            )
     except ARCHIVE_ERRORS as error:
         raise PipelineError(f"{location}: expected a valid zip file. Received: {error}") from None
 
@@ -108,8 +116,7 @@ def load_kaggle(local_path: Path, holdout_size: float, holdout_seed: int) -> Mni
     labelled = parse_kaggle_csv(train_bytes, train_name, labelled=True)
     unlabelled = parse_kaggle_csv(test_bytes, test_name, labelled=False)
     assert labelled.labels is not None  # parse_kaggle_csv(labelled=True) always returns labels
-    kept, held_out = stratified_split(labelled.labels, holdout_size, holdout_seed,
-                                      key="fetch.kaggle_holdout_size")
+    kept, held_out = stratified_split(labelled.labels, holdout_size, holdout_seed, key="fetch.kaggle_holdout_size")
     return MnistSplits(
         train_images=labelled.images[kept],
         train_labels=labelled.labels[kept],

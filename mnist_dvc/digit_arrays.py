@@ -23,8 +23,10 @@ def check_images(images: np.ndarray, source: str) -> None:
     if images.dtype != np.uint8:
         raise PipelineError(f"{source}: expected uint8 images. Received: {images.dtype}")
     if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-        raise PipelineError(f"{source}: expected images of {IMAGE_SIDE}x{IMAGE_SIDE} pixels, shape "
-                            f"(n, {IMAGE_SIDE}, {IMAGE_SIDE}). Received: {images.shape}")
+        raise PipelineError(
+            f"{source}: expected images of {IMAGE_SIDE}x{IMAGE_SIDE} pixels, shape "
+            f"(n, {IMAGE_SIDE}, {IMAGE_SIDE}). Received: {images.shape}"
+        )
     if len(images) == 0:
         raise PipelineError(f"{source}: expected at least one image. Received: 0")
 

@@ -7,9 +7,14 @@ RWLock-file '.dvc/tmp/rwlock'. JSON structure is corrupted". Every write of it h
 flock of `.dvc/tmp/rwlock.lock`; holding that flock, an unreadable table is no write in progress but
 what a killed writer left, and it records nothing any DVC process can use (none can read it), so it is
 removed: DVC then starts a new one, as it does when the file is missing, and itself drops the entries
-of killed processes from a readable one. `make repro` runs this first.
+of killed processes from a readable one.
 
-    .venv/bin/python -m tools.dvc_state [--repo PATH]
+DVC also rewrites `dvc.lock` in place after each stage. Cut by a kill, it is no longer YAML and every
+DVC command stops; the committed `dvc.lock` is then put back from git (the stages whose outputs differ
+from it rerun, as after any change), or, outside a git repository, the file is named with what to do.
+`make repro` runs this first.
+
+    .venv/bin/python -m tools.repair_after_kill [--repo PATH]
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ import argparse
 import contextlib
 import fcntl
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+import yaml
 
 from tools.workspace import PROJECT_ROOT
 
@@ -56,17 +64,51 @@ def heal_rwlock(repo: Path) -> str | None:
         except (json.JSONDecodeError, UnicodeDecodeError):
             size = rwlock.stat().st_size
             rwlock.unlink()
-            return (f"{rwlock}: removed an unreadable DVC lock table ({size} bytes), left by a dvc process killed "
-                    "while writing it")
+            return (
+                f"{rwlock}: removed an unreadable DVC lock table ({size} bytes), left by a dvc process killed "
+                "while writing it"
+            )
+
+
+def heal_dvc_lock(repo: Path) -> str | None:
+    """Put back `repo`'s committed `dvc.lock` when the file there is not YAML (cut by a kill mid-write); say what
+    was done, None if nothing. Raises `RuntimeError` naming the file and the fix when git cannot restore it."""
+    lock = repo / "dvc.lock"
+    if not lock.is_file():
+        return None
+    try:
+        document = yaml.safe_load(lock.read_text(encoding="utf-8"))
+        if document is None or isinstance(document, dict):
+            return None
+    except (yaml.YAMLError, UnicodeDecodeError):
+        pass
+    size = lock.stat().st_size
+    restored = subprocess.run(
+        ["git", "checkout", "--", "dvc.lock"], cwd=repo, capture_output=True, text=True, check=False
+    )
+    if restored.returncode != 0:
+        raise RuntimeError(
+            f"{lock}: expected DVC's lock file. Received: {size} bytes that are not a YAML mapping "
+            "(a dvc process killed while writing it?), and git could not restore it "
+            f"({restored.stderr.strip()}); delete it and run `make repro`, which reruns every stage"
+        )
+    return (
+        f"{lock}: was cut ({size} bytes, not YAML: a dvc process killed while writing it); restored the "
+        "committed one from git (stages whose outputs differ from it rerun)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", type=Path, default=PROJECT_ROOT)
     args = parser.parse_args(argv)
-    healed = heal_rwlock(args.repo)
-    if healed:
-        print(f"dvc_state: {healed}", file=sys.stderr)
+    try:
+        healed = [heal_rwlock(args.repo), heal_dvc_lock(args.repo)]
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for what in filter(None, healed):
+        print(f"repair_after_kill: {what}", file=sys.stderr)
     return 0
 
 

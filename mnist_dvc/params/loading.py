@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,19 +38,22 @@ class _StrictLoader(yaml.SafeLoader):
     """YAML's safe loader, refusing a key that appears twice in one mapping (YAML says keys are unique;
     PyYAML silently keeps the last) and mappings or lists nested deeper than MAX_NESTING."""
 
-    def compose_node(self, parent, index):  # noqa: ANN001, ANN201 - PyYAML's signature
-        self._depth = getattr(self, "_depth", 0) + 1
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth: int = getattr(self, "_depth", 0) + 1
         try:
             if self._depth > MAX_NESTING:
-                raise yaml.YAMLError(f"nested more than {MAX_NESTING} levels deep "
-                                     f"(line {self.peek_event().start_mark.line + 1})")
+                raise yaml.YAMLError(f"nested more than {MAX_NESTING} levels deep (line {self.get_mark().line + 1})")
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
-    def construct_mapping(self, node, deep=False):  # noqa: ANN001, ANN201 - PyYAML's signature
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         first_lines: dict[object, int] = {}
         for key_node, _value in node.value:
+            # A merge key (`<<: *defaults`) is YAML's way to take keys from another mapping, where a key
+            # written here overrides a merged one: not a duplicate, and merged by the base class below.
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             try:
@@ -68,13 +71,17 @@ def read_params_file(path: Path) -> dict[str, Any]:
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ParamsError(f"{path}: expected a UTF-8 text file. Received: bytes that are not text "
-                          f"(0x{payload[error.start]:02x} at byte {error.start})") from None
+        raise ParamsError(
+            f"{path}: expected a UTF-8 text file. Received: bytes that are not text "
+            f"(0x{payload[error.start]:02x} at byte {error.start})"
+        ) from None
     try:
         document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except _DuplicateKey as duplicate:
-        raise ParamsError(f"{path}: expected each key once per section. Received: {duplicate.key!r} on lines "
-                          f"{duplicate.first_line} and {duplicate.second_line}") from None
+        raise ParamsError(
+            f"{path}: expected each key once per section. Received: {duplicate.key!r} on lines "
+            f"{duplicate.first_line} and {duplicate.second_line}"
+        ) from None
     except yaml.YAMLError as error:
         raise ParamsError(f"{path}: expected valid YAML. Received: {error}") from None
     if not isinstance(document, dict):
@@ -96,9 +103,7 @@ def parse_section(document: Mapping[str, Any], section: str, schema: type[Sectio
     hints = typing.get_type_hints(schema)
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ParamsError(
-            f"{source}: unknown key {section}.{unknown[0]}. Expected one of: {', '.join(sorted(fields))}"
-        )
+        raise ParamsError(f"{source}: unknown key {section}.{unknown[0]}. Expected one of: {', '.join(sorted(fields))}")
     missing = sorted(name for name in fields if name not in raw)
     if missing:
         raise ParamsError(f"{source}: missing key {section}.{missing[0]}")

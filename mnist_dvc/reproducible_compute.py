@@ -17,18 +17,17 @@ primitive, not at import, which is why this can run after `import tensorflow`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import platform
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from mnist_dvc.errors import ParamsError
-from mnist_dvc.params import check
+from mnist_dvc.params.compute import ComputeParams
 
-logger = logging.getLogger("mnist_dvc.compute")
+logger = logging.getLogger("mnist_dvc.reproducible_compute")
 
 ISA_VARIABLE = "ONEDNN_MAX_CPU_ISA"
 ONEDNN_SWITCH = "TF_ENABLE_ONEDNN_OPTS"
@@ -46,22 +45,24 @@ ISA_LEVELS: tuple[tuple[str, frozenset[str]], ...] = (
     ("AVX512_CORE", frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq"})),
     ("AVX512_CORE_VNNI", frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"})),
     ("AVX512_CORE_BF16", frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"})),
-    ("AVX512_CORE_AMX", frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16",
-                                   "amx_tile", "amx_int8", "amx_bf16"})),
+    (
+        "AVX512_CORE_AMX",
+        frozenset(
+            {
+                "avx512f",
+                "avx512bw",
+                "avx512vl",
+                "avx512dq",
+                "avx512_vnni",
+                "avx512_bf16",
+                "amx_tile",
+                "amx_int8",
+                "amx_bf16",
+            }
+        ),
+    ),
 )
 ISA_NAMES = tuple(name for name, _ in ISA_LEVELS)
-
-
-@dataclasses.dataclass(frozen=True)
-class ComputeParams:
-    """The `compute` section of params.yaml, read by every stage that runs TensorFlow."""
-
-    SECTION: ClassVar[str] = "compute"
-    portable_kernels: bool
-    threads: int
-
-    def __post_init__(self) -> None:
-        check(self.threads >= 0, "compute.threads", "0 (one per available CPU) or a positive integer", self.threads)
 
 
 def cpu_flags(cpuinfo: str) -> frozenset[str]:
@@ -117,8 +118,10 @@ def check_onednn_is_on(params: ComputeParams, environment: Mapping[str, str]) ->
     `TF_ENABLE_ONEDNN_OPTS` at import, before any param is known, so it cannot be overridden here)."""
     value = environment.get(ONEDNN_SWITCH, "1").strip().lower()
     if params.portable_kernels and value in ("0", "false"):
-        raise ParamsError(f"compute.portable_kernels must be false when the environment switches oneDNN off. "
-                          f"Received: true with {ONEDNN_SWITCH}={environment[ONEDNN_SWITCH]}")
+        raise ParamsError(
+            f"compute.portable_kernels must be false when the environment switches oneDNN off. "
+            f"Received: true with {ONEDNN_SWITCH}={environment[ONEDNN_SWITCH]}"
+        )
 
 
 def configure_compute(params: ComputeParams) -> None:
@@ -137,7 +140,9 @@ def configure_compute(params: ComputeParams) -> None:
         # configures first; only a process that runs several stages' code (the tests) lands here.
         current = tf.config.threading.get_intra_op_parallelism_threads()
         if current != threads:
-            logger.warning("TensorFlow already runs with %s intra-op threads; asked for %d", current or "default", threads)
+            logger.warning(
+                "TensorFlow already runs with %s intra-op threads; asked for %d", current or "default", threads
+            )
     tf.config.experimental.enable_op_determinism()
     logger.info("compute: %s", describe_compute(platform_facts(params)))
 
@@ -172,8 +177,10 @@ def platform_facts(params: ComputeParams) -> dict[str, Any]:
 
     cpuinfo = _read_text(Path("/proc/cpuinfo"))
     flags = cpu_flags(cpuinfo)
-    model = next((line.partition(":")[2].strip() for line in cpuinfo.splitlines()
-                  if line.startswith("model name")), platform.processor() or platform.machine())
+    model = next(
+        (line.partition(":")[2].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+        platform.processor() or platform.machine(),
+    )
     cap = PORTABLE_ISA if params.portable_kernels else os.environ.get(ISA_VARIABLE)
     return {
         "kernels": kernel_isa(flags, cap),
@@ -193,8 +200,10 @@ def platform_facts(params: ComputeParams) -> dict[str, Any]:
 
 def describe_compute(facts: Mapping[str, Any]) -> str:
     """One line: 'AVX2 kernels (cap AVX2, CPU best AVX512_CORE), 2 threads on 16 CPUs: Intel Xeon ...'."""
-    return (f"{facts['kernels']} kernels (cap {facts['kernel_cap']}, CPU best {facts['cpu_best_isa']}), "
-            f"{facts['threads']} threads on {facts['available_cpus']} CPUs: {facts['cpu']}")
+    return (
+        f"{facts['kernels']} kernels (cap {facts['kernel_cap']}, CPU best {facts['cpu_best_isa']}), "
+        f"{facts['threads']} threads on {facts['available_cpus']} CPUs: {facts['cpu']}"
+    )
 
 
 # The facts that decide the bytes; the rest (CPU model, caches) are recorded to explain a difference.
@@ -204,5 +213,8 @@ DECISIVE_FACTS = ("kernels", "threads", "tensorflow", "keras", "numpy", "machine
 def fact_differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """'threads: 2 then, 4 now' for each fact that differs, the decisive ones first."""
     keys = [*DECISIVE_FACTS, *sorted((set(recorded) | set(current)) - set(DECISIVE_FACTS))]
-    return [f"{key}: {recorded.get(key)!r} then, {current.get(key)!r} now"
-            for key in dict.fromkeys(keys) if recorded.get(key) != current.get(key)]
+    return [
+        f"{key}: {recorded.get(key)!r} then, {current.get(key)!r} now"
+        for key in dict.fromkeys(keys)
+        if recorded.get(key) != current.get(key)
+    ]

@@ -1,0 +1,66 @@
+"""The `train` section of params.yaml: its keys, types and ranges."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from mnist_dvc.params.loading import check
+
+# The architectures of mnist_dvc.model.architectures, by the name this key gives them.
+MODEL_NAMES = ("compact", "tutorial")
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainParams:
+    """The `train` section of params.yaml."""
+
+    SECTION: ClassVar[str] = "train"
+    model: str
+    random_seed: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    schedule: str
+    warmup_epochs: int
+    early_stopping_patience: int
+    label_smoothing: float
+    max_rotation_degrees: float
+    max_zoom: float
+    max_shift_pixels: float
+
+    def __post_init__(self) -> None:
+        renamed = " (`seed` is now called `tutorial`)" if self.model == "seed" else ""
+        check(self.model in MODEL_NAMES, "train.model", f"one of: {', '.join(MODEL_NAMES)}{renamed}", self.model)
+        check(self.random_seed >= 0, "train.random_seed", "a non-negative integer", self.random_seed)
+        check(self.epochs >= 1, "train.epochs", "a positive integer", self.epochs)
+        check(self.batch_size >= 1, "train.batch_size", "a positive integer", self.batch_size)
+        check(0.0 < self.learning_rate <= 1.0, "train.learning_rate", "a number in (0, 1]", self.learning_rate)
+        check(self.schedule in SCHEDULES, "train.schedule", f"one of: {', '.join(SCHEDULES)}", self.schedule)
+        check(
+            0 <= self.warmup_epochs < self.epochs,
+            "train.warmup_epochs",
+            "a non-negative integer smaller than train.epochs",
+            self.warmup_epochs,
+        )
+        check(
+            self.early_stopping_patience >= 0,
+            "train.early_stopping_patience",
+            "0 (off) or a positive integer",
+            self.early_stopping_patience,
+        )
+        check(0.0 <= self.label_smoothing < 1.0, "train.label_smoothing", "a number in [0, 1)", self.label_smoothing)
+        check(
+            0.0 <= self.max_rotation_degrees <= 180.0,
+            "train.max_rotation_degrees",
+            "a number of degrees in [0, 180]",
+            self.max_rotation_degrees,
+        )
+        check(0.0 <= self.max_zoom < 1.0, "train.max_zoom", "a fraction in [0, 1)", self.max_zoom)
+        check(
+            0.0 <= self.max_shift_pixels <= 14.0,
+            "train.max_shift_pixels",
+            "a number of pixels in [0, 14]",
+            self.max_shift_pixels,
+        )

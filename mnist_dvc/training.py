@@ -1,0 +1,144 @@
+"""Training a model: the architecture a `train` section names, its learning-rate schedule and optimiser, the
+training data stream, the fit with its per-epoch log line and dvclive curves, and the summary of the kept epoch.
+
+The train stage (`stages/train.py`) is the entry point that reads the files and calls these.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mnist_dvc.digit_arrays import NUM_CLASSES
+from mnist_dvc.model.architectures import Augmentation, build_compact_model, build_tutorial_model
+from mnist_dvc.params.train import TrainParams
+
+logger = logging.getLogger("mnist_dvc.training")
+
+
+def augmentation(params: TrainParams) -> Augmentation:
+    """The random distortion `params` asks for, as the model builders take it."""
+    return Augmentation(params.max_rotation_degrees, params.max_zoom, params.max_shift_pixels)
+
+
+def build_model(params: TrainParams) -> keras.Model:
+    """The architecture named by `params.model`, with its augmentation."""
+    builder = {"tutorial": build_tutorial_model, "compact": build_compact_model}[params.model]
+    return builder(augmentation(params), params.random_seed)
+
+
+def learning_rate_schedule(
+    params: TrainParams, steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """A constant rate, or a linear warm-up to `learning_rate` followed by cosine decay to zero."""
+    if params.schedule == "constant":
+        return params.learning_rate
+    warmup_steps = params.warmup_epochs * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=params.learning_rate / 25.0 if warmup_steps else params.learning_rate,
+        decay_steps=(params.epochs - params.warmup_epochs) * steps_per_epoch,
+        alpha=0.0,
+        warmup_target=params.learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+
+
+def compile_model(model: keras.Model, params: TrainParams, steps_per_epoch: int) -> keras.Model:
+    """Adam on categorical cross-entropy (with optional label smoothing), reporting accuracy."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate_schedule(params, steps_per_epoch)),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=params.label_smoothing),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    """uint8 labels (n,) to float32 one-hot (n, 10)."""
+    encoded: np.ndarray = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+    return encoded
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Logs one dense line per epoch and the curves to dvclive (train/ and val/ loss and accuracy)."""
+
+    def __init__(self, live: Any, total_epochs: int) -> None:
+        super().__init__()
+        self.live = live
+        self.total_epochs = total_epochs
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        logs = logs or {}
+        for split, prefix in (("train", ""), ("val", "val_")):
+            for name in ("loss", "accuracy"):
+                self.live.log_metric(f"{split}/{name}", float(logs[prefix + name]))
+        self.live.next_step()
+        logger.info(
+            "epoch %d/%d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f  %.0fs",
+            epoch + 1,
+            self.total_epochs,
+            logs["loss"],
+            logs["accuracy"],
+            logs["val_loss"],
+            logs["val_accuracy"],
+            time.perf_counter() - self.started,
+        )
+
+
+def training_batches(images: np.ndarray, labels: np.ndarray, batch_size: int, random_seed: int) -> tf.data.Dataset:
+    """(uint8 images, one-hot labels) batches, reshuffled every epoch in an order fixed by `random_seed`."""
+    dataset = tf.data.Dataset.from_tensor_slices((images, one_hot(labels)))
+    dataset = dataset.shuffle(len(labels), seed=random_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def fit(
+    model: keras.Model,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    params: TrainParams,
+    callbacks: list[keras.callbacks.Callback],
+) -> dict[str, list[float]]:
+    """Train in place and return the per-epoch history. With early stopping, the best-`val_loss` weights are kept."""
+    if params.early_stopping_patience:
+        callbacks = [
+            *callbacks,
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", mode="min", patience=params.early_stopping_patience, restore_best_weights=True
+            ),
+        ]
+    # Our own tf.data pipeline rather than NumPy arrays: the shuffle seed is explicit, and Keras's
+    # array adapter makes TensorFlow print alarming (harmless) graph-version errors.
+    history = model.fit(
+        training_batches(train_x, train_y, params.batch_size, params.random_seed),
+        validation_data=tf.data.Dataset.from_tensor_slices((val_x, one_hot(val_y))).batch(1024),
+        epochs=params.epochs,
+        shuffle=False,  # the dataset reshuffles itself, with its own seed
+        verbose=0,
+        callbacks=callbacks,
+    )
+    per_epoch: dict[str, list[float]] = history.history
+    return per_epoch
+
+
+def summarise_history(history: dict[str, list[float]], early_stopping: bool) -> dict[str, Any]:
+    """Which epoch's weights were kept and its validation figures (no timings: this file must be reproducible)."""
+    val_losses = history["val_loss"]
+    kept = int(np.argmin(val_losses)) if early_stopping else len(val_losses) - 1
+    return {
+        "epochs_run": len(val_losses),
+        "kept_epoch": kept + 1,
+        "val_loss": round(float(val_losses[kept]), 6),
+        "val_accuracy": round(float(history["val_accuracy"][kept]), 6),
+    }
