@@ -18,12 +18,8 @@ $(VENV)/.installed: requirements.txt
 lock: install  ## after editing requirements.in: resolve it into the hashed lock requirements.txt (then `make install`)
 	$(BIN)/python -m tools.dependency_lock update
 
-repro: install  ## run the whole pipeline (taking what the default remote has), record the platform, show the metrics
-	$(BIN)/python -m tools.repair_after_kill
-	$(BIN)/dvc repro --pull
-	$(BIN)/python -m tools.verify --record-platform
-	$(BIN)/python -m tools.remote push --if-local
-	$(BIN)/dvc metrics show
+repro: install  ## run the whole pipeline (taking what the default remote has), record the platform, print a summary
+	$(BIN)/python -m tools.repro
 
 push: install  ## send every output and the run-cache to the default DVC remote
 	$(BIN)/python -m tools.remote push

@@ -136,11 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-images", type=Path, default=PROJECT_ROOT / "data/prepared/test_images.npy")
     args = parser.parse_args(argv)
 
-    from mnist_dvc.reproducible_compute import configure_compute
     from mnist_dvc.model.architectures import Augmentation, build_tutorial_model
     from mnist_dvc.model.export import to_litert
     from mnist_dvc.model.files import load_model
     from mnist_dvc.params.compute import ComputeParams
+    from mnist_dvc.reproducible_compute import configure_compute
 
     # The predict stage's kernels and threads (params.yaml's defaults): what a user of this machine gets.
     configure_compute(ComputeParams(portable_kernels=True, threads=2))

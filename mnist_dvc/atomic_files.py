@@ -29,6 +29,9 @@ class _OutputSet:
 
 
 _open_set: contextvars.ContextVar[_OutputSet | None] = contextvars.ContextVar("_open_set", default=None)
+# How many `atomic_directory` stagings are open: a file written inside one is part of that folder's output, so it
+# moves into the staging folder at once, and the folder as a whole is what joins a set (or holds for a test).
+_open_stagings: contextvars.ContextVar[int] = contextvars.ContextVar("_open_stagings", default=0)
 
 
 @contextlib.contextmanager
@@ -93,16 +96,24 @@ def atomic_directory(path: Path) -> Iterator[Path]:
         raise _write_error(path, error) from None
     os.chmod(temporary, 0o777 & ~_current_umask())
     with _finished_when_done(temporary, path):
-        yield temporary
+        token = _open_stagings.set(_open_stagings.get() + 1)
+        try:
+            yield temporary
+        finally:
+            _open_stagings.reset(token)
 
 
 @contextlib.contextmanager
 def _finished_when_done(temporary: Path, path: Path) -> Iterator[None]:
     """Hand a written temporary to the open output set, or move it into place now when there is none;
     remove it when the writer raised."""
-    output_set = _open_set.get()
+    inside_staging = _open_stagings.get() > 0
+    output_set = None if inside_staging else _open_set.get()
     try:
         yield
+    except OSError as error:  # a full disk, a quota, a read-only file system while writing: said, not a traceback
+        _remove(temporary)
+        raise _write_error(path, error) from None
     except BaseException:
         _remove(temporary)
         raise
@@ -110,17 +121,18 @@ def _finished_when_done(temporary: Path, path: Path) -> Iterator[None]:
         output_set.pending.append((temporary, path))
         return
     try:
-        _move_into_place([(temporary, path)])
+        _move_into_place([(temporary, path)], hold_for_a_test=not inside_staging)
     finally:
         _remove(temporary)
 
 
-def _move_into_place(pending: list[tuple[Path, Path]]) -> None:
+def _move_into_place(pending: list[tuple[Path, Path]], hold_for_a_test: bool = True) -> None:
     """Rename each temporary onto its path, keeping what each replaced until all are in place; on a failed
     rename, put every replaced output back and raise naming the path."""
     if not pending:
         return
-    _hold_if_a_test_asks(pending)
+    if hold_for_a_test:
+        _hold_if_a_test_asks(pending)
     replaced: list[tuple[Path, Path | None]] = []  # (path, where its previous version waits, or None)
     path = pending[0][1]
     try:
@@ -160,13 +172,16 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def remove_leftovers(path: Path) -> None:
+def remove_leftovers(path: Path) -> list[str]:
     """Remove the temporaries an earlier writer of `path` left behind when it was killed (SIGKILL cannot be
-    caught, so its `finally` never ran). Only this path's own patterns, in its own folder: DVC runs one
-    stage, so one writer of a path, at a time."""
+    caught, so its `finally` never ran); return their names. Only this path's own patterns, in its own folder:
+    DVC runs one stage, so one writer of a path, at a time."""
+    removed = []
     for pattern in (f".{path.stem}.*.tmp{path.suffix}", f".{path.name}.*.tmp", f".{path.name}.*.old"):
         for leftover in path.parent.glob(pattern):
             _remove(leftover)
+            removed.append(leftover.name)
+    return removed
 
 
 def write_text_atomically(path: Path, text: str) -> None:

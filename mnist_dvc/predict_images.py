@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 from mnist_dvc.atomic_files import write_text_atomically
-from mnist_dvc.reproducible_compute import configure_compute, intra_op_threads
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.input_files import read_input_bytes
 from mnist_dvc.model.serving import LiteRTPredictor
@@ -37,6 +36,7 @@ from mnist_dvc.own_images import IMAGE_SUFFIXES
 from mnist_dvc.params.compute import ComputeParams
 from mnist_dvc.params.loading import load_section
 from mnist_dvc.process_setup import configure_logging, exits_cleanly_on_bad_input
+from mnist_dvc.reproducible_compute import configure_compute, intra_op_threads
 
 
 def report_table(predictions: list[ImagePrediction]) -> str:

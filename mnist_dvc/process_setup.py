@@ -3,11 +3,14 @@ and turning bad input into a clean exit."""
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 import os
+import re
 import signal
 import sys
+import threading
 from collections.abc import MutableMapping
 from typing import Protocol
 
@@ -30,11 +33,80 @@ class MainFunction(Protocol):
 TENSORFLOW_ENVIRONMENT = {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
+def start_stage_process() -> None:
+    """What a stage process sets up before anything imports TensorFlow: its environment, and stderr without the
+    known native noise."""
+    prepare_tensorflow_environment()
+    filter_native_stderr()
+
+
 def prepare_tensorflow_environment(environment: MutableMapping[str, str] = os.environ) -> None:
     """Set TensorFlow's start-up variables in `environment` (the process's), unless already set. Call it before
     anything imports TensorFlow."""
     for name, value in TENSORFLOW_ENVIRONMENT.items():
         environment.setdefault(name, value)
+
+
+# Lines that TensorFlow's and LiteRT's C++ code prints straight to the process's stderr, which no Python logging
+# setting reaches (absl prints everything written before its initialisation, whatever TF_CPP_MIN_LOG_LEVEL says),
+# and which say nothing to act on. Each pattern matches one whole line; anything else passes through.
+NATIVE_NOISE = (
+    re.compile(r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"),
+    # Said at TensorFlow's import; with compute.portable_kernels the results are the same bytes everywhere.
+    re.compile(r"I\d{4} [\d:. ]+ +\d+ port\.cc:\d+\] oneDNN custom operations are on\..*"),
+    # LiteRT's interpreter announcing its default CPU delegate, once per interpreter.
+    re.compile(r"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\."),
+    # The int8 converter's settings, printed by its C++ code on every conversion.
+    re.compile(r"fully_quantize: \d+, inference_type: \d+, input_inference_type: \w+, output_inference_type: \w+"),
+    # A graph-version notice Keras's data adapters trigger; harmless, and phrased as an error.
+    re.compile(r"E\d{4} [\d:. ]+ +\d+ .*NodeDef mentions attribute .* which is not in the op definition.*"),
+)
+
+
+def is_native_noise(line: str) -> bool:
+    """Whether a line of stderr is one of the known NATIVE_NOISE lines."""
+    return any(pattern.fullmatch(line) for pattern in NATIVE_NOISE)
+
+
+def filter_native_stderr() -> None:
+    """From now until the process exits, drop NATIVE_NOISE lines from everything written to stderr (file
+    descriptor 2, so C++ code's writes too); every other line passes through unchanged, in order.
+
+    Stderr becomes a pipe read by a thread that forwards each line to the original stderr; at exit the pipe
+    is drained. Only for a process's own entry point: never in a library import or a test process.
+    """
+    sys.stderr.flush()
+    original = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    forwarder = threading.Thread(target=_forward_lines, args=(read_end, original), daemon=True)
+    forwarder.start()
+
+    def drain() -> None:
+        sys.stderr.flush()
+        os.dup2(original, 2)  # closes this process's write end of the pipe: the forwarder reads to its end
+        forwarder.join(timeout=5.0)
+
+    atexit.register(drain)
+
+
+def _forward_lines(read_end: int, original: int) -> None:
+    with os.fdopen(read_end, "rb", buffering=0) as pipe:
+        pending = b""
+        while chunk := pipe.read(65536):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            kept = [line for line in lines if not is_native_noise(line.decode("utf-8", "replace"))]
+            if kept:
+                _write_all(original, b"".join(line + b"\n" for line in kept))
+        if pending and not is_native_noise(pending.decode("utf-8", "replace")):
+            _write_all(original, pending)
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(descriptor, data) :]
 
 
 def configure_logging() -> None:

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from mnist_dvc.atomic_files import outputs_move_together, write_text_atomically
-from mnist_dvc.reproducible_compute import configure_compute
 from mnist_dvc.digit_arrays import NUM_CLASSES
 from mnist_dvc.formats.prepared_arrays import read_prepared
 from mnist_dvc.formats.training_log import read_training_curves
@@ -26,6 +25,7 @@ from mnist_dvc.model.files import load_model
 from mnist_dvc.params.compute import ComputeParams
 from mnist_dvc.params.evaluate import EvaluateParams
 from mnist_dvc.params.loading import load_section
+from mnist_dvc.process_setup import configure_logging, exits_cleanly_on_bad_input
 from mnist_dvc.reports.charts import (
     draw_confidence_histogram,
     draw_confusion_matrix,
@@ -33,7 +33,7 @@ from mnist_dvc.reports.charts import (
     draw_training_curves,
 )
 from mnist_dvc.reports.digit_grids import draw_digit_grid
-from mnist_dvc.process_setup import configure_logging, exits_cleanly_on_bad_input
+from mnist_dvc.reproducible_compute import configure_compute
 
 logger = logging.getLogger("stages.evaluate")
 

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from mnist_dvc.atomic_files import outputs_move_together, write_bytes_atomically, write_text_atomically
-from mnist_dvc.reproducible_compute import configure_compute, intra_op_threads
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.formats.prepared_arrays import read_prepared
 from mnist_dvc.model.export import to_int8_litert, to_litert, to_onnx
@@ -29,6 +28,7 @@ from mnist_dvc.params.compute import ComputeParams
 from mnist_dvc.params.export import ExportParams
 from mnist_dvc.params.loading import load_section
 from mnist_dvc.process_setup import configure_logging, exits_cleanly_on_bad_input
+from mnist_dvc.reproducible_compute import configure_compute, intra_op_threads
 
 logger = logging.getLogger("stages.export")
 

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from mnist_dvc.atomic_files import outputs_move_together, write_text_atomically
-from mnist_dvc.reproducible_compute import configure_compute
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.formats.prepared_arrays import read_prepared_images
 from mnist_dvc.model.files import load_model
@@ -25,8 +24,9 @@ from mnist_dvc.own_image_predictions import draw_contact_sheet, failures, own_im
 from mnist_dvc.params.compute import ComputeParams
 from mnist_dvc.params.loading import load_section
 from mnist_dvc.params.predict import PredictParams
-from mnist_dvc.reports.digit_grids import draw_digit_grid
 from mnist_dvc.process_setup import configure_logging, exits_cleanly_on_bad_input
+from mnist_dvc.reports.digit_grids import draw_digit_grid
+from mnist_dvc.reproducible_compute import configure_compute
 
 logger = logging.getLogger("stages.predict")
 

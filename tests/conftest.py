@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+from mnist_dvc.process_setup import prepare_tensorflow_environment
+
 # The fuzzing properties' budgets (tests/test_fuzz.py). "ci" (the default, for `make test`): few examples,
 # the same ones every run, nothing saved; "fuzz" (`make fuzz`): many random ones, failures kept in
 # .hypothesis/ and replayed first next time.
@@ -31,6 +33,10 @@ settings.register_profile(
 settings.load_profile(os.environ.get("MNIST_FUZZ_PROFILE", "ci"))
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# The test process's own start-up, as a stage process has it (stages/__init__.py): TensorFlow's variables
+# before any test imports it.
+prepare_tensorflow_environment()
 
 
 # Where the session's small-profile repository is built: a folder every pytest-xdist worker's temporary

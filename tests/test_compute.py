@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
+from mnist_dvc.errors import ParamsError
+from mnist_dvc.params.compute import ComputeParams
 from mnist_dvc.reproducible_compute import (
     ISA_NAMES,
     ISA_VARIABLE,
@@ -20,8 +22,6 @@ from mnist_dvc.reproducible_compute import (
     fact_differences,
     kernel_isa,
 )
-from mnist_dvc.errors import ParamsError
-from mnist_dvc.params.compute import ComputeParams
 from tests.conftest import PROJECT_ROOT, synthetic_digits
 from tools.workspace import Machine, run
 

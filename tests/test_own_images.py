@@ -21,7 +21,7 @@ from mnist_dvc.own_images import ImageError, image_paths, load_image, normalise_
 from mnist_dvc.params.compute import ComputeParams
 from mnist_dvc.params.train import TrainParams
 from mnist_dvc.sources.bundled import load_bundled, locate_bundled_file
-from mnist_dvc.training import compile_model, fit
+from mnist_dvc.training import augmentation, compile_model, fit
 from stages import predict
 from tests.conftest import PROJECT_ROOT
 from tools.digit_rendering import STYLES, Style, render, save_rendered
@@ -294,7 +294,7 @@ def mnist_model_and_digits() -> tuple[keras.Model, np.ndarray, np.ndarray]:
         max_shift_pixels=2.0,
     )
     configure_tensorflow(params.random_seed, ComputeParams(portable_kernels=True, threads=0))
-    model = build_compact_model(params.augmentation, params.random_seed)
+    model = build_compact_model(augmentation(params), params.random_seed)
     images, labels = splits.train_images[:12_000, ..., np.newaxis], splits.train_labels[:12_000]
     compile_model(model, params, steps_per_epoch=-(-len(labels) // params.batch_size))
     fit(model, images, labels, images[:500], labels[:500], params, [])

@@ -11,7 +11,7 @@ import pytest
 
 from mnist_dvc.digit_arrays import check_labelled_images
 from mnist_dvc.params.train import TrainParams
-from mnist_dvc.training import learning_rate_schedule, one_hot, summarise_history
+from mnist_dvc.training import learning_rate_schedule, one_hot, summarise_history, training_batches
 from stages import train
 from tests.conftest import synthetic_digits
 
@@ -133,15 +133,13 @@ def test_bad_params_exit_non_zero_with_the_key(tmp_path: Path, capsys: pytest.Ca
 def test_training_batches_cover_every_image_once_per_epoch_in_a_seeded_order() -> None:
     labels = np.arange(50, dtype=np.uint8) % 10
     images = np.arange(50, dtype=np.uint8).reshape(50, 1, 1, 1) * np.ones((1, 28, 28, 1), dtype=np.uint8)
-    dataset = train.training_batches(images, labels, batch_size=16, random_seed=4)
+    dataset = training_batches(images, labels, batch_size=16, random_seed=4)
     first_epoch = [int(x) for batch, _ in dataset for x in batch.numpy()[:, 0, 0, 0]]
     second_epoch = [int(x) for batch, _ in dataset for x in batch.numpy()[:, 0, 0, 0]]
     assert sorted(first_epoch) == list(range(50)) and sorted(second_epoch) == list(range(50))
     assert first_epoch != second_epoch  # reshuffled every epoch
     again = [
-        int(x)
-        for batch, _ in train.training_batches(images, labels, 16, random_seed=4)
-        for x in batch.numpy()[:, 0, 0, 0]
+        int(x) for batch, _ in training_batches(images, labels, 16, random_seed=4) for x in batch.numpy()[:, 0, 0, 0]
     ]
     assert again == first_epoch
     batch_images, batch_labels = next(iter(dataset))

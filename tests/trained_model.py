@@ -20,8 +20,8 @@ from tests.conftest import synthetic_digits
 def train_synthetic_model(out: Path) -> None:
     """Train for 200 steps on synthetic digits (so that its activations have real ranges and many of its
     decisions are clear) and save the model as the pipeline does."""
-    from mnist_dvc.reproducible_compute import configure_compute
     from mnist_dvc.params.compute import ComputeParams
+    from mnist_dvc.reproducible_compute import configure_compute
 
     configure_compute(ComputeParams(portable_kernels=True, threads=1))
     import keras

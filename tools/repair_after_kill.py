@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import fcntl
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,7 +31,11 @@ from pathlib import Path
 
 import yaml
 
+from mnist_dvc.atomic_files import remove_leftovers
+from tools.lineage import stage_dependencies
 from tools.workspace import PROJECT_ROOT
+
+_WHOLE_MD5 = re.compile(r"[0-9a-f]{32}(\.dir)?")
 
 
 @contextlib.contextmanager
@@ -70,17 +75,36 @@ def heal_rwlock(repo: Path) -> str | None:
             )
 
 
+def lock_is_whole(text: str) -> bool:
+    """Whether a dvc.lock text is one DVC wrote to its end: YAML ending in a newline, each stage with its command,
+    each dependency and output with its path and a whole md5. (A file cut at a line's end after a whole entry
+    passes: DVC reads it, and reruns the stages it lacks.)"""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    if not text.endswith("\n") or not isinstance(document, dict) or not isinstance(document.get("stages"), dict):
+        return False
+    for stage in document["stages"].values():
+        if not isinstance(stage, dict) or "cmd" not in stage:
+            return False
+        for entry in [*stage.get("deps", []), *stage.get("outs", [])]:
+            if not isinstance(entry, dict) or "path" not in entry or not _WHOLE_MD5.fullmatch(str(entry.get("md5"))):
+                return False
+    return True
+
+
 def heal_dvc_lock(repo: Path) -> str | None:
-    """Put back `repo`'s committed `dvc.lock` when the file there is not YAML (cut by a kill mid-write); say what
-    was done, None if nothing. Raises `RuntimeError` naming the file and the fix when git cannot restore it."""
+    """Put back `repo`'s committed `dvc.lock` when the file there was cut by a kill mid-write (see `lock_is_whole`);
+    say what was done, None if nothing. Raises `RuntimeError` naming the file and the fix when git cannot
+    restore it."""
     lock = repo / "dvc.lock"
     if not lock.is_file():
         return None
     try:
-        document = yaml.safe_load(lock.read_text(encoding="utf-8"))
-        if document is None or isinstance(document, dict):
+        if lock_is_whole(lock.read_text(encoding="utf-8")):
             return None
-    except (yaml.YAMLError, UnicodeDecodeError):
+    except UnicodeDecodeError:
         pass
     size = lock.stat().st_size
     restored = subprocess.run(
@@ -88,14 +112,27 @@ def heal_dvc_lock(repo: Path) -> str | None:
     )
     if restored.returncode != 0:
         raise RuntimeError(
-            f"{lock}: expected DVC's lock file. Received: {size} bytes that are not a YAML mapping "
+            f"{lock}: expected DVC's lock file. Received: {size} bytes that are not a whole lock file "
             "(a dvc process killed while writing it?), and git could not restore it "
             f"({restored.stderr.strip()}); delete it and run `make repro`, which reruns every stage"
         )
     return (
-        f"{lock}: was cut ({size} bytes, not YAML: a dvc process killed while writing it); restored the "
+        f"{lock}: was cut ({size} bytes, not a whole lock file: a dvc process killed while writing it); restored the "
         "committed one from git (stages whose outputs differ from it rerun)"
     )
+
+
+def remove_killed_temporaries(repo: Path) -> str | None:
+    """Remove the temporaries a killed stage left beside its outputs (SIGKILL runs no clean-up; a stage run
+    removes its own outputs' leftovers, but a rerun that restores the outputs from DVC's cache runs no stage)
+    unless a DVC process is running there; say what was removed, None if nothing."""
+    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text(encoding="utf-8"))
+    outputs = [path for stage in stage_dependencies(pipeline).values() for path in stage["outs"]]
+    with no_rwlock_writer(repo) as idle:
+        if not idle:
+            return None
+        removed = [name for output in outputs for name in remove_leftovers(repo / output)]
+    return f"{repo}: removed what killed stages left: {', '.join(removed)}" if removed else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repo", type=Path, default=PROJECT_ROOT)
     args = parser.parse_args(argv)
     try:
-        healed = [heal_rwlock(args.repo), heal_dvc_lock(args.repo)]
+        healed = [heal_rwlock(args.repo), heal_dvc_lock(args.repo), remove_killed_temporaries(args.repo)]
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -26,10 +26,10 @@ from typing import Any
 
 import yaml
 
-from mnist_dvc.process_setup import prepare_tensorflow_environment
-from mnist_dvc.reproducible_compute import describe_compute, fact_differences, platform_facts
 from mnist_dvc.params.compute import ComputeParams
 from mnist_dvc.params.loading import load_section
+from mnist_dvc.process_setup import prepare_tensorflow_environment
+from mnist_dvc.reproducible_compute import describe_compute, fact_differences, platform_facts
 from tools.remote import RemoteError, configured_remote, missing_from_remote
 from tools.workspace import ALL_STAGES, PROJECT_ROOT, THIS_MACHINE, Machine, dvc, make_workspace, stages_run
 

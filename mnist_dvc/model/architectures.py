@@ -14,9 +14,9 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from mnist_dvc.reproducible_compute import configure_compute
 from mnist_dvc.digit_arrays import IMAGE_SIDE, NUM_CLASSES
 from mnist_dvc.params.compute import ComputeParams
+from mnist_dvc.reproducible_compute import configure_compute
 
 # Keras finds our custom layers in a saved model by this package and their class name.
 REGISTRATION_PACKAGE = "mnist"
