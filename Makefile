@@ -5,7 +5,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # DVC runs each stage's `python -m ...` through the shell: put the project's interpreter first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install lock repro push pull test fuzz verify bench ensemble clean-venv
+.PHONY: install lock docs example-digits repro push pull test fuzz verify bench ensemble clean-venv
 
 install: $(VENV)/.installed
 
@@ -13,7 +13,13 @@ install: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.txt
+	# The project itself, editable (its code stays this checkout's), for its console script mnist-predict-images;
+	# built with the locked setuptools, nothing downloaded.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
 	touch $@
+
+example-digits: install  ## redraw the example images of data/own_digits/ (the same bytes as committed)
+	$(BIN)/python -m mnist_dvc.own_digits.example_drawings data/own_digits
 
 lock: install  ## after editing requirements.in: resolve it into the hashed lock requirements.txt (then `make install`)
 	$(BIN)/python -m tools.dependency_lock update
@@ -27,9 +33,16 @@ push: install  ## send every output and the run-cache to the default DVC remote
 pull: install  ## get every output dvc.lock records, and the run-cache, from the default DVC remote
 	$(BIN)/python -m tools.remote pull
 
-test: install  ## the test suite (real `dvc repro` runs on a small profile), then `make verify`
+test: install  ## lint, format, types and the docs (strict), the test suite (real `dvc repro` runs on a small profile), then `make verify`
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(MAKE) --no-print-directory docs
 	$(BIN)/python -m pytest
 	$(BIN)/python -m tools.verify
+
+docs: install  ## build the documentation site into docs/_build/html (warnings are errors)
+	$(BIN)/sphinx-build --fail-on-warning --keep-going --quiet --builder html docs docs/_build/html
 
 fuzz: install  ## the fuzzing properties with many random examples each (minutes), with their statistics
 	MNIST_FUZZ_PROFILE=fuzz $(BIN)/python -m pytest tests/test_fuzz.py -p no:randomly --hypothesis-show-statistics

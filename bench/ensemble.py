@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import importlib
 import os
 import tempfile
 import time
@@ -24,16 +26,21 @@ import numpy as np
 import yaml
 
 from mnist_dvc.atomic_files import write_text_atomically
-from tools.workspace import PROJECT_ROOT, dvc, make_workspace, set_params
+from mnist_dvc.errors import ParamsError
+from mnist_dvc.params.loading import parse_section, read_params_file
+from tools.workspace import PROJECT_ROOT, dvc, make_workspace, set_params, stages_run
 
 
 @dataclasses.dataclass(frozen=True)
 class Member:
-    """One trained member: its seed, its test probabilities (n, 10) and the seconds its `dvc repro train` took."""
+    """One trained member: its seed, its test probabilities (n, 10), the seconds its `dvc repro train` took, the
+    md5 of its model file and whether that run trained (False: DVC found the model up to date)."""
 
     seed: int
     probabilities: np.ndarray
     seconds: float
+    model_md5: str = ""
+    trained: bool = True
 
 
 def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -60,6 +67,25 @@ def parse_setting(text: str) -> tuple[str, str, object]:
     return section, key, yaml.safe_load(value)
 
 
+def check_settings(changes: dict[str, dict[str, object]]) -> None:
+    """Validate params changes against the same schemas the stages load (`mnist_dvc.params.<section>`): the
+    section, each key, its type and its range; raise ValueError naming the key."""
+    document = read_params_file(PROJECT_ROOT / "params.yaml")
+    for section, values in changes.items():
+        try:
+            module = importlib.import_module(f"mnist_dvc.params.{section}")
+        except ModuleNotFoundError:
+            raise ValueError(f"{section}: params.yaml has no such section") from None
+        schema = next(value for value in vars(module).values() if getattr(value, "SECTION", None) == section)
+        unknown = sorted(set(values) - {field.name for field in dataclasses.fields(schema)})
+        if unknown:
+            raise ValueError(f"{section}.{unknown[0]}: params.yaml has no such key")
+        try:
+            parse_section({section: {**document[section], **values}}, section, schema, "--set")
+        except ParamsError as error:
+            raise ValueError(str(error).removeprefix("--set: ")) from None
+
+
 def train_member(workspace: Path, seed: int, test_images: np.ndarray) -> Member:
     """Train the workspace's recipe with `train.random_seed: seed` (`dvc repro train`); return its test
     probabilities."""
@@ -67,11 +93,13 @@ def train_member(workspace: Path, seed: int, test_images: np.ndarray) -> Member:
 
     set_params(workspace, {"train": {"random_seed": seed}})
     started = time.perf_counter()
-    dvc(workspace, "repro", "train")
+    output = dvc(workspace, "repro", "train")
     seconds = time.perf_counter() - started
-    model = load_model(workspace / "models/model.keras")
-    probabilities = model.predict(test_images, batch_size=1024, verbose=0)
-    return Member(seed, np.asarray(probabilities, dtype=np.float32), seconds)
+    model_path = workspace / "models/model.keras"
+    probabilities = load_model(model_path).predict(test_images, batch_size=1024, verbose=0)
+    model_md5 = hashlib.md5(model_path.read_bytes()).hexdigest()
+    trained = "train" in stages_run(output)
+    return Member(seed, np.asarray(probabilities, dtype=np.float32), seconds, model_md5, trained)
 
 
 def train_ensemble(workspace: Path, seeds: list[int]) -> tuple[list[Member], np.ndarray]:
@@ -141,12 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(set(args.seeds)) != len(args.seeds):
         parser.error(f"--seeds must differ from each other, got {args.seeds}")
-    known = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
     changes: dict[str, dict[str, object]] = {}
     for section, key, value in args.settings:
-        if key not in known.get(section, {}):
-            parser.error(f"--set {section}.{key}: params.yaml has no such key")
         changes.setdefault(section, {})[key] = value
+    try:
+        check_settings(changes)
+    except ValueError as error:
+        parser.error(f"--set {error}")
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mnist-ensemble-") as parent:

@@ -1,9 +1,9 @@
 """Accuracy of the committed model on digits that are not 28x28 MNIST arrays: the images people bring.
 
 Two sets: the example drawings in data/own_digits (their file names, `digit<N>_...`, give the truth),
-and the first N official test digits redrawn in each style of `tools/digit_rendering.py` (canvas sizes,
+and the first N official test digits redrawn in each style of `mnist_dvc/own_digits/rendering.py` (canvas sizes,
 stroke widths, colours, positions and file formats), read back through the same code as
-`python -m mnist_dvc.predict_images`. Prints a table and writes it to bench/own_images.md.
+`python -m mnist_dvc.own_digits.command`. Prints a table and writes it to bench/own_images.md.
 
     .venv/bin/python -m bench.own_images [--per-style 1000] [--model models/model.keras]
 """
@@ -20,8 +20,8 @@ import numpy as np
 
 from mnist_dvc.formats.prepared_arrays import read_prepared
 from mnist_dvc.model.files import load_model
-from mnist_dvc.own_image_predictions import predict_image_files
-from tools.digit_rendering import STYLES, save_rendered
+from mnist_dvc.own_digits.predictions import predict_image_files
+from mnist_dvc.own_digits.rendering import STYLES, save_rendered
 
 ROOT = Path(__file__).resolve().parents[1]
 

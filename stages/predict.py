@@ -5,7 +5,7 @@ picture of sample digits titled with their predicted label (the picture the tuto
 for the image files in the folder `predict.images`, a CSV and a contact sheet of their predictions.
 
 An image of yours that cannot be read, or holds no digit, is recorded with its error in the CSV and the
-log, and the stage goes on. To predict images outside the pipeline: `python -m mnist_dvc.predict_images`.
+log, and the stage goes on. To predict images outside the pipeline: `python -m mnist_dvc.own_digits.command`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from mnist_dvc.atomic_files import outputs_move_together, write_text_atomically
 from mnist_dvc.errors import PipelineError
 from mnist_dvc.formats.prepared_arrays import read_prepared_images
 from mnist_dvc.model.files import load_model
-from mnist_dvc.own_image_predictions import draw_contact_sheet, failures, own_images_csv, predict_image_files
+from mnist_dvc.own_digits.predictions import draw_contact_sheet, failures, own_images_csv, predict_image_files
 from mnist_dvc.params.compute import ComputeParams
 from mnist_dvc.params.loading import load_section
 from mnist_dvc.params.predict import PredictParams

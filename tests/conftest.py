@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from mnist_dvc.process_setup import prepare_tensorflow_environment
 
@@ -30,7 +31,8 @@ settings.register_profile(
 settings.register_profile(
     "fuzz", max_examples=2000, deadline=None, suppress_health_check=_SLOW_EXAMPLES, print_blob=True
 )
-settings.load_profile(os.environ.get("MNIST_FUZZ_PROFILE", "ci"))
+_FUZZ_PROFILE = os.environ.get("MNIST_FUZZ_PROFILE", "ci")
+settings.load_profile(_FUZZ_PROFILE)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,6 +50,11 @@ _SMALL_PIPELINE_FOLDER = "small_pipeline_built"
 def pytest_configure(config: pytest.Config) -> None:
     """In the controller of a pytest-xdist run, start building the small-profile repository in the
     background, so that no worker waits for it (a worker needing it before it is done waits for the lock)."""
+    # Hypothesis keeps a cache of constants (and, in the "fuzz" profile, its example database) in .hypothesis/:
+    # in the "ci" profile, under this session's own temporary folder, so that a test run writes nothing
+    # in the checkout (`make fuzz` keeps its failures in .hypothesis/ on purpose, to replay them).
+    if _FUZZ_PROFILE == "ci":
+        set_hypothesis_home_dir(str(config._tmp_path_factory.getbasetemp() / "hypothesis"))
     if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
         return
     folder = config._tmp_path_factory.getbasetemp() / _SMALL_PIPELINE_FOLDER  # pytest's own temporary root

@@ -4,11 +4,13 @@ small profile."""
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from bench.ensemble import Member, accuracy, main, parse_setting, render, running_accuracies, train_ensemble
 
@@ -67,19 +69,36 @@ def test_an_unknown_params_key_is_refused_before_any_training(capsys: pytest.Cap
     assert "train.epoch: params.yaml has no such key" in capsys.readouterr().err
 
 
-def test_two_seeds_on_the_small_profile(small_pipeline: Path, tmp_path: Path) -> None:
-    """Seed 0 is the repository's own model (dvc repro train has nothing to do); seed 1 trains a new one."""
-    from mnist_dvc.model.files import load_model
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("train.learning_rate=2.0", r"train\.learning_rate must be a number in \(0, 1\]. Received: 2\.0"),
+        ("train.epochs=three", r"train\.epochs must be an integer. Received: 'three'"),
+        ("trian.epochs=3", r"trian: params.yaml has no such section"),
+    ],
+)
+def test_a_bad_setting_is_refused_by_the_stages_own_schema(
+    setting: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--seeds", "0", "--set", setting])
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
 
+
+@pytest.mark.slow
+def test_two_seeds_on_the_small_profile(small_pipeline: Path, tmp_path: Path) -> None:
+    """Seed 0 is the repository's own model: `dvc repro train` has nothing to do (no retraining) and the model is
+    the one dvc.lock records; seed 1 trains a new one."""
     workspace = Path(shutil.copytree(small_pipeline, tmp_path / "repo", symlinks=True))
-    committed = load_model(workspace / "models/model.keras").predict(
-        np.load(workspace / "data/prepared/test_images.npy"), batch_size=1024, verbose=0
-    )
+    lock = yaml.safe_load((workspace / "dvc.lock").read_text())
+    recorded = {out["path"]: out["md5"] for out in lock["stages"]["train"]["outs"]}["models/model.keras"]
 
     members, labels = train_ensemble(workspace, [0, 1])
 
     assert [member.seed for member in members] == [0, 1]
-    np.testing.assert_array_equal(members[0].probabilities, committed)
+    assert (members[0].model_md5, members[0].trained) == (recorded, False)
+    assert members[1].trained and members[1].model_md5 != recorded
     assert not np.array_equal(members[1].probabilities, members[0].probabilities)
     assert members[1].probabilities.shape == (len(labels), 10)
     np.testing.assert_allclose(members[1].probabilities.sum(axis=1), 1.0, atol=1e-5)

@@ -37,7 +37,7 @@ from mnist_dvc.formats import idx
 from mnist_dvc.formats.kaggle_csv import PIXEL_COLUMNS, parse_kaggle_csv
 from mnist_dvc.formats.prepared_arrays import read_prepared
 from mnist_dvc.formats.training_log import read_curve
-from mnist_dvc.own_images import ImageError, load_image, read_grayscale
+from mnist_dvc.own_digits.reading import ImageError, load_image, read_grayscale
 from mnist_dvc.params.loading import parse_section, read_params_file
 from mnist_dvc.sources.kaggle import read_kaggle_files
 from tests.conftest import PROJECT_ROOT, synthetic_digits

@@ -18,8 +18,11 @@ from tools.code_deps import imported_names
 
 # The library's layers, top to bottom. A module imports from its own layer or lower ones only.
 LAYERS: dict[str, int] = {
-    "mnist_dvc.predict_images": 4,  # a command: an entry point of its own, outside the pipeline
-    "mnist_dvc.own_image_predictions": 3,
+    # Commands: entry points of their own, outside the pipeline, which no library module imports (the old
+    # name's module only runs the new one).
+    "mnist_dvc.predict_images": 5,
+    "mnist_dvc.own_digits.command": 4,
+    "mnist_dvc.own_digits.predictions": 3,
     "mnist_dvc.training": 3,
     "mnist_dvc.sources": 2,
     "mnist_dvc.sources.bundled": 2,
@@ -40,7 +43,10 @@ LAYERS: dict[str, int] = {
     "mnist_dvc.reports.charts": 1,
     "mnist_dvc.reports.digit_grids": 1,
     "mnist_dvc.sources.download": 1,
-    "mnist_dvc.own_images": 1,
+    "mnist_dvc.own_digits": 1,
+    "mnist_dvc.own_digits.reading": 1,
+    "mnist_dvc.own_digits.rendering": 1,
+    "mnist_dvc.own_digits.example_drawings": 1,
     "mnist_dvc.reproducible_compute": 1,
     # One schema per params section; fetch's reads the URL redaction of sources.download.
     "mnist_dvc.params.compute": 1,
@@ -114,3 +120,21 @@ def test_library_modules_import_only_from_their_layer_or_below(path: Path) -> No
     layer = LAYERS[module_name(path)]
     upward = {name: LAYERS[name] for name in project_imports(path) if LAYERS.get(name, -1) > layer}
     assert not upward, f"{module_name(path)} (layer {layer}) imports from higher layers: {upward}"
+
+
+@pytest.mark.parametrize("command", ["mnist_dvc.own_digits.command", "mnist_dvc.predict_images"])
+def test_nothing_in_the_library_imports_a_command(command: str) -> None:
+    importers = {
+        module_name(path)
+        for path in python_files("mnist_dvc")
+        if command in project_imports(path)
+        and not (command == "mnist_dvc.own_digits.command" and module_name(path) == "mnist_dvc.predict_images")
+    }
+    assert not importers
+
+
+def test_the_console_script_runs_the_command() -> None:
+    import tomllib
+
+    scripts = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"mnist-predict-images": "mnist_dvc.own_digits.command:main"}

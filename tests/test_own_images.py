@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_dvc import predict_images
 from mnist_dvc.model.architectures import Augmentation, build_compact_model, configure_tensorflow
 from mnist_dvc.model.files import save_model
-from mnist_dvc.own_image_predictions import OWN_IMAGES_COLUMNS, predict_image_files
-from mnist_dvc.own_images import ImageError, image_paths, load_image, normalise_digit, read_grayscale
+from mnist_dvc.own_digits import command as predict_images
+from mnist_dvc.own_digits.predictions import OWN_IMAGES_COLUMNS, predict_image_files
+from mnist_dvc.own_digits.reading import ImageError, image_paths, load_image, normalise_digit, read_grayscale
+from mnist_dvc.own_digits.rendering import STYLES, Style, render, save_rendered
 from mnist_dvc.params.compute import ComputeParams
 from mnist_dvc.params.train import TrainParams
 from mnist_dvc.sources.bundled import load_bundled, locate_bundled_file
 from mnist_dvc.training import augmentation, compile_model, fit
 from stages import predict
 from tests.conftest import PROJECT_ROOT
-from tools.digit_rendering import STYLES, Style, render, save_rendered
 
 
 def stroke_digit(width: int = 60, height: int = 90) -> np.ndarray:
@@ -144,7 +144,7 @@ def test_light_ink_on_a_transparent_background_is_read() -> None:
     rgba = np.zeros((*digit.shape, 4), dtype=np.uint8)
     rgba[..., :3] = 255  # white ink
     rgba[..., 3] = ink.astype(np.uint8)
-    from mnist_dvc.own_images import flatten_alpha
+    from mnist_dvc.own_digits.reading import flatten_alpha
 
     pixels = normalise_digit(flatten_alpha(Image.fromarray(rgba, mode="RGBA")), "white-on-transparent")
     np.testing.assert_array_equal(pixels, normalise_digit(stroke_digit(), "reference"))
@@ -224,7 +224,7 @@ def test_the_images_command_runs_a_litert_model_without_importing_tensorflow(
     for width in (40, 60, 80):
         Image.fromarray(stroke_digit(width=width).astype(np.uint8)).save(folder / f"seven-{width}.png")
     script = (
-        "import sys\nfrom mnist_dvc import predict_images\n"
+        "import sys\nfrom mnist_dvc.own_digits import command as predict_images\n"
         f"status = predict_images.main([{str(folder)!r}, '--model', {str(tmp_path / 'model.tflite')!r}, "
         f"'--out-dir', {str(tmp_path / 'litert')!r}])\n"
         "print(sorted(name for name in sys.modules if name.split('.')[0] in ('tensorflow', 'keras')))\n"
@@ -370,3 +370,14 @@ def test_every_mode_and_bit_depth_reads_as_the_8_bit_digit(tmp_path: Path) -> No
         difference = np.abs(pixels - reference).mean()
         # Lossless modes give the reference to rounding; JPEG and 1-bit thresholding move edges a little.
         assert difference < (12.0 if kind in ("EXIF-rotated JPEG", "1-bit PNG") else 1.0), (kind, mode, difference)
+
+
+def test_the_example_digits_are_what_make_example_digits_draws(tmp_path: Path) -> None:
+    """data/own_digits/ holds exactly what `make example-digits` draws (seeded): the same 30 files, byte for byte."""
+    from mnist_dvc.own_digits.example_drawings import main as draw_examples
+
+    assert draw_examples([str(tmp_path)]) == 0
+    committed = PROJECT_ROOT / "data/own_digits"
+    drawn = {path.name: path.read_bytes() for path in sorted(tmp_path.iterdir())}
+    assert len(drawn) == 30
+    assert drawn == {name: (committed / name).read_bytes() for name in drawn}

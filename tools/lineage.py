@@ -1,10 +1,10 @@
-"""The README's lineage table, generated from `dvc.yaml`: for every code file and every params key a stage
+"""The lineage table of docs/lineage.md, generated from `dvc.yaml`: for every code file and every params key a stage
 depends on, the stages DVC reruns when it changes, and the stages after them, which rerun only when the
 files those write come out different.
 
     .venv/bin/python -m tools.lineage            # print the table
-    .venv/bin/python -m tools.lineage --write    # rewrite it in README.md (between the lineage markers)
-    .venv/bin/python -m tools.lineage --check    # exit 1, saying what differs, unless README.md has it
+    .venv/bin/python -m tools.lineage --write    # rewrite it in docs/lineage.md (between the lineage markers)
+    .venv/bin/python -m tools.lineage --check    # exit 1, saying what differs, unless docs/lineage.md has it
 
 Rows with the same stages are merged, and each row names every file or key it covers, so that a new
 module or param in `dvc.yaml` shows up in the table (tests/test_lineage.py fails until it is written).
@@ -113,7 +113,7 @@ def markdown(rows: list[Row]) -> str:
 
 def readme_with_table(readme: str, table: str) -> str:
     if BEGIN not in readme or END not in readme:
-        raise ValueError(f"README.md: expected the markers {BEGIN!r} and {END!r} around the lineage table")
+        raise ValueError(f"docs/lineage.md: expected the markers {BEGIN!r} and {END!r} around the lineage table")
     before, rest = readme.split(BEGIN, 1)
     _, after = rest.split(END, 1)
     return before + table + after
@@ -122,18 +122,18 @@ def readme_with_table(readme: str, table: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     action = parser.add_mutually_exclusive_group()
-    action.add_argument("--write", action="store_true", help="rewrite the table in README.md")
-    action.add_argument("--check", action="store_true", help="exit 1 unless README.md holds this table")
+    action.add_argument("--write", action="store_true", help="rewrite the table in docs/lineage.md")
+    action.add_argument("--check", action="store_true", help="exit 1 unless docs/lineage.md holds this table")
     parser.add_argument("--root", type=Path, default=PROJECT_ROOT)
     args = parser.parse_args(argv)
     table = markdown(lineage_rows(yaml.safe_load((args.root / "dvc.yaml").read_text())))
-    readme_path = args.root / "README.md"
+    readme_path = args.root / "docs/lineage.md"
     if args.write:
         readme_path.write_text(readme_with_table(readme_path.read_text(), table))
     elif args.check:
         if readme_with_table(readme_path.read_text(), table) != readme_path.read_text():
             print(
-                "README.md: the lineage table differs from dvc.yaml's; run `python -m tools.lineage --write`",
+                "docs/lineage.md: the lineage table differs from dvc.yaml's; run `python -m tools.lineage --write`",
                 file=sys.stderr,
             )
             return 1

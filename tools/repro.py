@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import yaml
 
 from mnist_dvc.process_setup import start_stage_process
+from tools.lineage import stage_dependencies
 from tools.remote import Remote, RemoteError, configured_remote, transfer
 from tools.repair_after_kill import heal_dvc_lock, heal_rwlock, remove_killed_temporaries
 from tools.verify import record_platform
@@ -53,7 +55,8 @@ def summary_lines(repo: Path, seconds: float, ran: list[str]) -> list[str]:
     train = _read_json(repo / "metrics/train.json")
     export = _read_json(repo / "metrics/export.json")
     pipeline = yaml.safe_load((repo / "dvc.yaml").read_text(encoding="utf-8"))
-    pictures = [entry for entry in pipeline.get("plots", []) if isinstance(entry, str) and entry.endswith(".png")]
+    outputs = [path for stage in stage_dependencies(pipeline).values() for path in stage["outs"]]
+    pictures = [path for path in outputs if path.endswith(".png")]
     exported = ", ".join(f"models/{name}" for name in ("model.onnx", "model.tflite", "model_int8.tflite"))
     return [
         f"Done in {duration(seconds)} ({'ran: ' + ', '.join(ran) if ran else 'every stage was up to date'}).",
@@ -62,7 +65,12 @@ def summary_lines(repo: Path, seconds: float, ran: list[str]) -> list[str]:
         f"  validation      {train['val_accuracy']:.2%}  (images held out of training; epoch {train['kept_epoch']} "
         f"of {train['epochs_run']} kept)",
         f"  exported        {exported} (int8: {export['litert_int8']['test_accuracy']:.2%} on the test images)",
-        f"  pictures        {len(pictures)} PNGs in metrics/: {', '.join(Path(picture).stem for picture in pictures)}",
+        *textwrap.wrap(
+            f"{len(pictures)} PNGs in metrics/: {', '.join(Path(picture).stem for picture in pictures)}",
+            width=110,
+            initial_indent="  pictures        ",
+            subsequent_indent=" " * 18,
+        ),
         "  charts          .venv/bin/dvc plots show (interactive, in the browser)",
         "  every metric    .venv/bin/dvc metrics show",
     ]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_dvc.digit_arrays import IMAGE_SIDE, NUM_CLASSES
-from mnist_dvc.own_images import LoadedImage, image_paths, load_image
+from mnist_dvc.own_digits.reading import LoadedImage, image_paths, load_image
 from mnist_dvc.reports.digit_grids import draw_digit_grid
 
 # Probabilities (n, 10) of uint8 images (n, 28, 28, 1): a Keras model's `predict`, or a LiteRT predictor's.

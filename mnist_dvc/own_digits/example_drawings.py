@@ -4,7 +4,7 @@ Not MNIST: each digit is a few pen strokes (lines and arcs), drawn with a random
 width, position, ink and paper colour, saved as PNG, JPEG, BMP or GIF, so that the predict stage has
 something realistic to read on a fresh clone. Replace them with photos or drawings of your own.
 
-    python -m tools.draw_example_digits data/own_digits
+    python -m mnist_dvc.own_digits.example_drawings data/own_digits
 """
 
 from __future__ import annotations
