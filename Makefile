@@ -5,7 +5,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # DVC runs each stage's `python -m ...` through the shell: put the project's interpreter first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install lock docs example-digits repro push pull test fuzz verify bench ensemble clean-venv
+.PHONY: install lock docs example-digits repro push pull test fuzz verify bench bench-compute bench-own-images ensemble clean-venv
 
 install: $(VENV)/.installed
 
@@ -52,6 +52,12 @@ verify: install  ## run the whole pipeline from scratch; fail, naming each outpu
 
 bench: install  ## time the tutorial's recipe and ours side by side, ours over 5 seeds, and the exported files (about 50 minutes)
 	$(BIN)/python -m bench.compare
+
+bench-compute: install  ## the train stage with portable compute against the CPU's own best: seconds and same bytes (after make repro)
+	$(BIN)/python -m bench.compute_cost
+
+bench-own-images: install  ## the committed model on drawn, rendered and photographed digits: accuracy per style (after make repro)
+	$(BIN)/python -m bench.own_images
 
 ensemble: install  ## train our recipe with seeds 0-7 and average the 8 models: each seed's test accuracy and the ensemble's (about 30 minutes)
 	$(BIN)/python -m bench.ensemble

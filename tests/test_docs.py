@@ -22,6 +22,7 @@ def test_the_readme_results_table_is_the_one_metrics_makes() -> None:
 
 def test_a_changed_metric_makes_the_results_check_fail(tmp_path: Path) -> None:
     shutil.copy(PROJECT_ROOT / "README.md", tmp_path / "README.md")
+    shutil.copytree(PROJECT_ROOT / "docs", tmp_path / "docs", ignore=shutil.ignore_patterns("_build"))
     shutil.copytree(PROJECT_ROOT / "metrics", tmp_path / "metrics")
     evaluate = json.loads((tmp_path / "metrics/evaluate.json").read_text())
     evaluate["test"]["errors"] += 1
@@ -29,6 +30,7 @@ def test_a_changed_metric_makes_the_results_check_fail(tmp_path: Path) -> None:
     assert results_table_main(["--check", "--root", str(tmp_path)]) == 1
     assert results_table_main(["--write", "--root", str(tmp_path)]) == 0
     assert f"({evaluate['test']['errors']} errors)" in (tmp_path / "README.md").read_text()
+    assert f"({evaluate['test']['errors']} errors)" in (tmp_path / "docs/results.md").read_text()
 
 
 def test_every_doc_page_is_in_the_site_index() -> None:

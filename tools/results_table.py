@@ -1,8 +1,8 @@
-"""The README's results table, generated from `metrics/` (what the committed run wrote), so that no figure in it
-can drift from the files `dvc metrics show` reads.
+"""The results tables of README.md and docs/results.md, generated from `metrics/` (what the committed run wrote),
+so that no figure in them can drift from the files `dvc metrics show` reads.
 
-    .venv/bin/python -m tools.results_table --write    # rewrite it in README.md (between the results markers)
-    .venv/bin/python -m tools.results_table --check    # exit 1 unless README.md holds the table metrics/ makes
+    .venv/bin/python -m tools.results_table --write    # rewrite them (between their markers)
+    .venv/bin/python -m tools.results_table --check    # exit 1 unless both files hold the tables metrics/ makes
 """
 
 from __future__ import annotations
@@ -53,33 +53,68 @@ def results_table(root: Path) -> str:
     return "\n".join(lines)
 
 
-def with_table(readme: str, table: str) -> str:
-    if BEGIN not in readme or END not in readme:
-        raise ValueError(f"README.md: expected the markers {BEGIN!r} and {END!r} around the results table")
-    before, rest = readme.split(BEGIN, 1)
-    _, after = rest.split(END, 1)
-    return before + table + after
+PER_CLASS_BEGIN = (
+    "<!-- per-class table: generated from metrics/per_class.csv by `python -m tools.results_table --write` -->"
+)
+PER_CLASS_END = "<!-- end of per-class table -->"
+
+
+def per_class_table(root: Path) -> str:
+    """Precision, recall and F1 of each digit in %, from `root`/metrics/per_class.csv (with the markers)."""
+    with (root / "metrics/per_class.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    lines = [
+        PER_CLASS_BEGIN,
+        "",
+        "| digit | " + " | ".join(row["digit"] for row in rows) + " |",
+        "|---|" + "---|" * len(rows),
+        *(
+            f"| {name} | " + " | ".join(f"{100 * float(row[name]):.2f}" for row in rows) + " |"
+            for name in ("precision", "recall", "f1")
+        ),
+        "",
+        PER_CLASS_END,
+    ]
+    return "\n".join(lines)
+
+
+def with_block(text: str, block: str, begin: str, end: str, name: str) -> str:
+    if begin not in text or end not in text:
+        raise ValueError(f"{name}: expected the markers {begin!r} and {end!r} around the generated table")
+    before, rest = text.split(begin, 1)
+    _, after = rest.split(end, 1)
+    return before + block + after
+
+
+def updated_files(root: Path) -> dict[Path, str]:
+    """{file: its text with every generated table as `root`/metrics/ makes it}."""
+    summary, per_class = results_table(root), per_class_table(root)
+    readme, results = root / "README.md", root / "docs/results.md"
+    results_text = with_block(results.read_text(encoding="utf-8"), summary, BEGIN, END, "docs/results.md")
+    return {
+        readme: with_block(readme.read_text(encoding="utf-8"), summary, BEGIN, END, "README.md"),
+        results: with_block(results_text, per_class, PER_CLASS_BEGIN, PER_CLASS_END, "docs/results.md"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--write", action="store_true", help="rewrite the table in README.md")
-    action.add_argument("--check", action="store_true", help="exit 1 unless README.md holds this table")
+    action.add_argument("--write", action="store_true", help="rewrite the tables in README.md and docs/results.md")
+    action.add_argument("--check", action="store_true", help="exit 1 unless both hold the tables metrics/ makes")
     parser.add_argument("--root", type=Path, default=PROJECT_ROOT)
     args = parser.parse_args(argv)
-    readme_path = args.root / "README.md"
-    readme = readme_path.read_text(encoding="utf-8")
-    updated = with_table(readme, results_table(args.root))
-    if args.write:
-        readme_path.write_text(updated, encoding="utf-8")
-    elif updated != readme:
-        print(
-            "README.md: the results table differs from metrics/; run `python -m tools.results_table --write`",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    stale = 0
+    for path, text in updated_files(args.root).items():
+        if args.write:
+            path.write_text(text, encoding="utf-8")
+        elif text != path.read_text(encoding="utf-8"):
+            print(
+                f"{path}: a results table differs from metrics/; run `python -m tools.results_table --write`",
+                file=sys.stderr,
+            )
+            stale += 1
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":
