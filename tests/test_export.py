@@ -116,26 +116,28 @@ def test_each_failed_check_names_its_format_key_and_figure() -> None:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[keras.Model, np.ndarray, np.ndarray]:
+def trained_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The synthetic-digit model of tests/trained_model.py, trained in a process of its own (so its bytes do not
-    depend on test order), loaded as the pipeline loads it; and held-out digits of the same kind."""
+    depend on test order or on what earlier tests did to TensorFlow in this worker)."""
     path = tmp_path_factory.mktemp("trained") / "model.keras"
     subprocess.run(
         [sys.executable, "-m", "tests.trained_model", str(path)], cwd=PROJECT_ROOT, check=True, capture_output=True
     )
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(trained_model_file: Path) -> tuple[keras.Model, np.ndarray, np.ndarray]:
+    """That model loaded as the pipeline loads it, and held-out digits of the same kind."""
     held_out, held_out_labels = synthetic_digits(per_class=20, seed=2)
-    return load_model(path), held_out[..., np.newaxis], held_out_labels
+    return load_model(trained_model_file), held_out[..., np.newaxis], held_out_labels
 
 
-def test_the_fixture_model_is_the_file_the_int8_bounds_were_measured_on(tmp_path: Path) -> None:
+def test_the_fixture_model_is_the_file_the_int8_bounds_were_measured_on(trained_model_file: Path) -> None:
     """Trained in its own process with pinned compute, the fixture's model is the same file every run, in any test
     order: the one the int8 bounds below were measured on. (If TensorFlow or the architecture changes, measure the
     bounds again and record the new md5.)"""
-    path = tmp_path / "model.keras"
-    subprocess.run(
-        [sys.executable, "-m", "tests.trained_model", str(path)], cwd=PROJECT_ROOT, check=True, capture_output=True
-    )
-    assert hashlib.md5(path.read_bytes()).hexdigest() == FIXTURE_MODEL_MD5
+    assert hashlib.md5(trained_model_file.read_bytes()).hexdigest() == FIXTURE_MODEL_MD5
 
 
 def test_onnx_predicts_keras_probabilities(trained: tuple[keras.Model, np.ndarray, np.ndarray]) -> None:
