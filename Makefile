@@ -5,7 +5,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # DVC runs each stage's `python -m ...` through the shell: put the project's interpreter first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install lock docs example-digits repro push pull test fuzz verify bench bench-compute bench-own-images ensemble clean-venv
+.PHONY: install browser lock docs example-digits repro serve push pull test fuzz verify bench bench-compute bench-own-images bench-serve ensemble clean-venv
 
 install: $(VENV)/.installed
 
@@ -18,6 +18,14 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
 	touch $@
 
+# The real browser tests/test_browser.py drives: Debian's chromium and chromium-driver (about 30 s with apt-get,
+# as root or through sudo; on a machine that has chromium or Chrome and chromedriver on PATH, nothing is installed).
+browser:  ## install the headless browser the page's tests use, unless one is on PATH
+	@if command -v chromedriver >/dev/null 2>&1 && { command -v chromium || command -v chromium-browser || command -v google-chrome; } >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "make browser: expected chromium and chromedriver on PATH, or apt-get to install them (as root or with sudo). Received: neither" >&2; exit 1; fi
+
 example-digits: install  ## redraw the example images of data/own_digits/ (the same bytes as committed)
 	$(BIN)/python -m mnist_dvc.own_digits.example_drawings data/own_digits
 
@@ -27,13 +35,18 @@ lock: install  ## after editing requirements.in: resolve it into the hashed lock
 repro: install  ## run the whole pipeline (taking what the default remote has), record the platform, print a summary
 	$(BIN)/python -m tools.repro
 
+HOST ?= 127.0.0.1
+PORT ?= 8000
+serve: install  ## the page to draw on and the JSON API on http://$(HOST):$(PORT)/ (after make repro; reloads a new model by itself)
+	$(BIN)/python -m mnist_dvc.web.server --host $(HOST) --port $(PORT)
+
 push: install  ## send every output and the run-cache to the default DVC remote
 	$(BIN)/python -m tools.remote push
 
 pull: install  ## get every output dvc.lock records, and the run-cache, from the default DVC remote
 	$(BIN)/python -m tools.remote pull
 
-test: install  ## lint, format, types and the docs (strict), the test suite (real `dvc repro` runs on a small profile), then `make verify`
+test: install browser  ## lint, format, types and the docs (strict), the test suite (real `dvc repro` runs on a small profile), then `make verify`
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -58,6 +71,9 @@ bench-compute: install  ## the train stage with portable compute against the CPU
 
 bench-own-images: install  ## the committed model on drawn, rendered and photographed digits: accuracy per style (after make repro)
 	$(BIN)/python -m bench.own_images
+
+bench-serve: install  ## the server of make serve under load and hostile input: start time, answers/s, latency, memory (after make repro)
+	$(BIN)/python -m bench.serve
 
 ensemble: install  ## train our recipe with seeds 0-7 and average the 8 models: each seed's test accuracy and the ensemble's (about 30 minutes)
 	$(BIN)/python -m bench.ensemble

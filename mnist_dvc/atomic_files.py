@@ -161,7 +161,9 @@ def _hold_if_a_test_asks(pending: list[tuple[Path, Path]]) -> None:
     folder = os.environ.get(HOLD_BEFORE_MOVE_VARIABLE)
     if not folder:
         return
-    (Path(folder) / f"held-{os.getpid()}").write_text("".join(f"{path}\n" for _temporary, path in pending))
+    # One line per output: its final path, a tab, the temporary that would be moved there.
+    held = "".join(f"{path}\t{temporary}\n" for temporary, path in pending)
+    (Path(folder) / f"held-{os.getpid()}").write_text(held)
     time.sleep(HOLD_SECONDS)
 
 

@@ -142,7 +142,9 @@ def train_once(workspace: Path, name: str, machine: Machine, portable: bool = Tr
 
 @pytest.mark.slow
 @pytest.mark.skipif(best_isa(THIS_CPU) is None, reason="needs an x86-64 CPU that oneDNN's JIT kernels run on")
-def test_training_gives_the_same_bytes_on_every_instruction_set_and_cpu_count(tmp_path: Path) -> None:
+def test_training_gives_the_same_bytes_above_at_and_below_the_cap_and_on_one_cpu(tmp_path: Path) -> None:
+    """The cap's three cases are the instruction sets that count: this CPU's best (above AVX2 on an AVX-512 CPU),
+    AVX2 itself, and the lowest oneDNN runs (each level between behaves like one of them: capped, or lower)."""
     prepared = tmp_path / "prepared"
     prepared.mkdir()
     for split, seed in (("train", 0), ("val", 1)):
@@ -151,11 +153,12 @@ def test_training_gives_the_same_bytes_on_every_instruction_set_and_cpu_count(tm
         np.save(prepared / f"{split}_labels.npy", labels)
     one_cpu = frozenset({min(os.sched_getaffinity(0))})
     levels = instruction_sets_of_this_cpu()
+    tried = [level for level in levels if level in (levels[0], levels[-1], "AVX2")]
     variants = {
         f"{level}{' 1 CPU' if index % 2 else ''}": Machine(
             environment=((ISA_VARIABLE, level),), cpus=one_cpu if index % 2 else None
         )
-        for index, level in enumerate(reversed(levels))
+        for index, level in enumerate(reversed(tried))
     }
     results = {name: train_once(tmp_path, name.replace(" ", "_"), machine) for name, machine in variants.items()}
     reference = next(iter(results.values()))

@@ -54,7 +54,7 @@ def files_under(root: Path, relative: str) -> dict[str, bytes]:
 def kill_when_held(repo: Path, stage: str, signal_number: int, hold_folder: Path) -> tuple[str, list[str]]:
     """Run `dvc repro --force --single-item stage`, wait until the stage holds before moving its outputs into
     place, and send `signal_number` to the whole process group (DVC and the stage). Return what DVC printed
-    and the output paths the stage held with; fail if it never held."""
+    and {output path: the temporary it held, unmoved}; fail if it never held."""
     hold_folder.mkdir(parents=True)
     command = [str(Path(sys.executable).parent / "dvc"), "repro", "--force", "--single-item", stage]
     environment = {
@@ -76,7 +76,7 @@ def kill_when_held(repo: Path, stage: str, signal_number: int, hold_folder: Path
         output = log.read() + f"\n[exit status {process.returncode}]"
     assert held, f"{stage} never reached the moment its outputs move into place (within {REACH_SECONDS} s)\n{output}"
     # A stage's writes that were still in flight finish before the file is read: it was written before the hold.
-    return output, held[0].read_text().splitlines()
+    return output, dict(line.split("\t") for line in held[0].read_text().splitlines())
 
 
 @pytest.mark.slow
@@ -93,6 +93,15 @@ def test_each_stage_killed_inside_its_run_leaves_no_half_written_output_and_reru
         assert "[exit status 0]" not in output, f"{context}: the run finished anyway\n{output}"
         declared = stage_outputs(repo, stage)
         assert sorted(held_outputs) == sorted(declared), f"{context}: held with {held_outputs}, declared {declared}"
+        # ...and before any output moved. DVC removes a stage's outputs before running it, so an output
+        # present now whose temporary is gone was moved into place: the kill came too late. (A temporary
+        # gone with no output is the stage's own clean-up on SIGTERM.)
+        moved = [
+            path
+            for path, temporary in held_outputs.items()
+            if (repo / path).exists() and not (repo / temporary).exists()
+        ]
+        assert moved == [], f"{context}: the kill landed after {moved} moved into place\n{output}"
         for relative in declared:
             reference = files_under(small_pipeline, relative)
             for path, content in files_under(repo, relative).items():

@@ -21,6 +21,18 @@ LAYERS: dict[str, int] = {
     # Commands: entry points of their own, outside the pipeline, which no library module imports (the old
     # name's module only runs the new one).
     "mnist_dvc.predict_images": 5,
+    # `make serve`: the server over the API over the model it serves; nothing in the pipeline imports them.
+    "mnist_dvc.web": 5,
+    "mnist_dvc.web.server": 5,
+    "mnist_dvc.web.api": 4,
+    "mnist_dvc.web.openapi": 4,
+    "mnist_dvc.web.served_model": 3,
+    # `make sweep`: the command over the task a worker runs; the grid reads the params schemas.
+    "mnist_dvc.sweep": 5,
+    "mnist_dvc.sweep.command": 5,
+    "mnist_dvc.sweep.task": 2,
+    "mnist_dvc.sweep.supervise": 1,
+    "mnist_dvc.sweep.grid": 1,
     "mnist_dvc.own_digits.command": 4,
     "mnist_dvc.own_digits.predictions": 3,
     "mnist_dvc.training": 3,

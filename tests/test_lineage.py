@@ -170,7 +170,7 @@ def test_the_readme_lineage_table_is_the_one_dvc_yaml_makes() -> None:
 def test_every_file_and_key_of_the_lineage_table_reruns_exactly_its_rows_stages(repo: Path) -> None:
     """Every code file edited and every params key changed at once; DVC's own change detection (`dvc status`)
     must name, for each of them, exactly the stages of its row in the generated table."""
-    rows = lineage_rows(yaml.safe_load((repo / "dvc.yaml").read_text()))
+    rows = lineage_rows(yaml.safe_load((repo / "dvc.yaml").read_text()), repo)
     document = yaml.safe_load((repo / "params.yaml").read_text())
     for row in rows:
         for item in row.items:

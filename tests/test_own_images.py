@@ -105,8 +105,8 @@ def test_a_blank_image_is_an_error_naming_the_file(tmp_path: Path) -> None:
         (
             "notes.png",
             b"just text",
-            r"notes.png: expected an image \(PNG, JPEG, BMP, GIF, TIFF or WebP\). Received: a file "
-            r"Pillow cannot identify",
+            r"notes.png: expected an image \(PNG, JPEG, BMP, GIF, TIFF or WebP\). Received: data "
+            r"Pillow cannot identify as an image",
         ),
         ("cut.png", None, r"cut.png: expected a readable image. Received: a damaged file"),
         ("missing.jpg", b"", r"missing.jpg: expected an image file. Received: no such file"),

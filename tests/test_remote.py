@@ -261,34 +261,41 @@ def exp_show(repo: Path, machine: Machine) -> dict[str, dict[str, object]]:
 def test_experiments_travel_between_clones_through_git_and_the_remote(
     shared: tuple[Path, str], s3: S3Server, tmp_path: Path
 ) -> None:
+    """Two clones each run an experiment and push it; a third pulls both, lists them with their params and
+    metrics, applies the one that retrained and gets its model from the remote, rerunning nothing. (The other
+    experiment changes an evaluate setting only: two experiments to list, one training.)"""
     repo, _ = shared
     machine = s3.machine()
     assert remote_command(repo, "push", machine=machine).returncode == 0
     origin = tmp_path / "origin.git"
     run(["git", "clone", "-q", "--bare", str(repo), str(origin)], tmp_path)
 
+    experiments = {
+        "seed-1": ("train.random_seed=1", ["train", "evaluate", "predict", "export"]),
+        "shown-4": ("evaluate.max_misclassified_shown=4", ["evaluate"]),
+    }
     models = {}
-    for name, seed in (("seed-a", 1), ("seed-b", 2)):
+    for name, (setting, rerun) in experiments.items():
         clone = fresh_clone(origin, tmp_path / name)
         dvc(clone, "pull", machine=machine)
-        output = dvc(clone, "exp", "run", "-n", name, "-S", f"train.random_seed={seed}", machine=machine)
-        assert stages_run(output) == ["train", "evaluate", "predict", "export"], output
+        output = dvc(clone, "exp", "run", "-n", name, "-S", setting, machine=machine)
+        assert stages_run(output) == rerun, output
         models[name] = digest(clone / "models/model.keras")
         dvc(clone, "exp", "push", "origin", name, machine=machine)
-    assert models["seed-a"] != models["seed-b"]
+    assert models["seed-1"] != models["shown-4"] == digest(repo / "models/model.keras")
 
     third = fresh_clone(origin, tmp_path / "third")
-    for name in models:
+    for name in experiments:
         dvc(third, "exp", "pull", "origin", name, machine=machine)
     shown = exp_show(third, machine)
-    assert {"seed-a", "seed-b"} <= set(shown), shown
-    for name, seed in (("seed-a", 1), ("seed-b", 2)):
-        assert shown[name]["params"]["train"]["random_seed"] == seed
-        assert 0.0 < shown[name]["test_accuracy"] <= 1.0
+    assert set(experiments) <= set(shown), shown
+    assert shown["seed-1"]["params"]["train"]["random_seed"] == 1
+    assert shown["shown-4"]["params"]["evaluate"]["max_misclassified_shown"] == 4
+    assert all(0.0 < shown[name]["test_accuracy"] <= 1.0 for name in experiments)
 
-    dvc(third, "exp", "apply", "seed-b", machine=machine)
+    dvc(third, "exp", "apply", "seed-1", machine=machine)
     dvc(third, "pull", machine=machine)
-    assert digest(third / "models/model.keras") == models["seed-b"]
+    assert digest(third / "models/model.keras") == models["seed-1"]
     assert stages_run(dvc(third, "repro", machine=machine)) == []  # restored, not trained
 
 

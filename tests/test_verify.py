@@ -16,12 +16,13 @@ from tools.verify import (
     file_differences,
     lock_differences,
     lock_digest,
+    stages_up_to,
     stale_entries,
     unclaimed_files,
     unrun_stages,
     verify,
 )
-from tools.workspace import PROJECT_ROOT, Machine, commit, dvc, make_workspace, run, set_params
+from tools.workspace import PROJECT_ROOT, Machine, commit, dvc, make_workspace, run, set_params, stages_run
 
 OUTPUTS = {"data/raw", "data/prepared", "models/model.keras", "metrics/evaluate.json", "metrics/training"}
 COMMITTED = {"metrics/evaluate.json", "metrics/training"}
@@ -234,10 +235,20 @@ def test_verify_passes_on_another_machine_and_names_what_a_silent_change_altered
 @pytest.mark.slow
 def test_without_portable_kernels_another_instruction_set_is_reported(small_pipeline: Path, tmp_path: Path) -> None:
     """The control of the test above: with compute.portable_kernels false, oneDNN follows ONEDNN_MAX_CPU_ISA, so
-    the same run on SSE4.1 kernels trains other bytes than this CPU's kernels did, and verify names them."""
+    the same run on SSE4.1 kernels trains other bytes than this CPU's kernels did, and verify names them. Only
+    the stages up to train run (`--until train`): the model is where the kernels' bytes first show."""
     repo = Path(shutil.copytree(small_pipeline, tmp_path / "repo", symlinks=True))
     set_params(repo, {"compute": {"portable_kernels": False}})
-    dvc(repo, "repro")
+    assert stages_run(dvc(repo, "repro", "train")) == ["train"]
     commit(repo, "the lock of this CPU's own kernels")
-    problems = verify(repo, tmp_path / "rebuild", ANOTHER_MACHINE)
-    assert any(problem.startswith("stage 'train': models/model.keras (dvc.lock ") for problem in problems), problems
+    problems = verify(repo, tmp_path / "rebuild", ANOTHER_MACHINE, until="train")
+    trained = [problem for problem in problems if problem.startswith("stage 'train': models/model.keras (dvc.lock ")]
+    assert trained, problems
+    assert not any(problem.startswith(("stage 'fetch'", "stage 'preprocess'")) for problem in problems), problems
+
+
+def test_until_a_stage_runs_it_and_the_stages_it_depends_on() -> None:
+    assert stages_up_to(PROJECT_ROOT, "fetch") == {"fetch"}
+    assert stages_up_to(PROJECT_ROOT, "train") == {"fetch", "preprocess", "train"}
+    assert stages_up_to(PROJECT_ROOT, "predict") == {"fetch", "preprocess", "train", "predict"}
+    assert stages_up_to(PROJECT_ROOT, "export") == {"fetch", "preprocess", "train", "export"}

@@ -73,8 +73,21 @@ def downstream(stages: dict[str, dict[str, list[str]]], direct: tuple[str, ...])
     return tuple(name for name in ALL_STAGES if name in reached and name not in direct)
 
 
-def lineage_rows(pipeline: dict[str, Any]) -> list[Row]:
-    """One row per (kind, set of stages depending on it), listing every code file or params key of that kind."""
+def library_files_no_stage_reads(pipeline: dict[str, Any], root: Path) -> tuple[str, ...]:
+    """The library's files (mnist_dvc/, code and the page's assets) that no stage depends on: the web server
+    and page, the commands people run. Changing them reruns nothing."""
+    deps = {_entry_path(entry) for stage in pipeline["stages"].values() for entry in stage.get("deps", [])}
+    found = [
+        path.relative_to(root).as_posix()
+        for path in (root / "mnist_dvc").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo")
+    ]
+    return tuple(sorted(path for path in found if path not in deps))
+
+
+def lineage_rows(pipeline: dict[str, Any], root: Path | None = None) -> list[Row]:
+    """One row per (kind, set of stages depending on it), listing every code file or params key of that kind;
+    with the checkout's `root`, a last row of the library files no stage depends on (they rerun nothing)."""
     stages = stage_dependencies(pipeline)
     rows = []
     for kind in ("code", "params"):
@@ -88,9 +101,11 @@ def lineage_rows(pipeline: dict[str, Any]) -> list[Row]:
         for direct, items in groups.items():
             rows.append(Row(kind, tuple(sorted(items)), direct, downstream(stages, direct)))
     # Code rows first, each kind by the first stage it reruns, then by how many: the table reads top-down.
-    return sorted(
+    ordered = sorted(
         rows, key=lambda row: (row.kind != "code", ALL_STAGES.index(row.direct[0]), -len(row.direct), row.items)
     )
+    unread = library_files_no_stage_reads(pipeline, root) if root is not None else ()
+    return ordered + ([Row("code", unread, (), ())] if unread else [])
 
 
 def _names(stages: tuple[str, ...]) -> str:
@@ -107,6 +122,8 @@ def markdown(rows: list[Row]) -> str:
     for row in rows:
         items = ", ".join(f"`{item}`" for item in row.items)
         what = f"code: {items}" if row.kind == "code" else f"params: {items}"
+        if not row.direct:
+            what = f"code no stage depends on (the web server and page, the commands you run): {items}"
         lines.append(f"| {what} | {_names(row.direct)} | {_names(row.downstream)} |")
     return "\n".join([*lines, "", END])
 
@@ -126,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     action.add_argument("--check", action="store_true", help="exit 1 unless docs/lineage.md holds this table")
     parser.add_argument("--root", type=Path, default=PROJECT_ROOT)
     args = parser.parse_args(argv)
-    table = markdown(lineage_rows(yaml.safe_load((args.root / "dvc.yaml").read_text())))
+    table = markdown(lineage_rows(yaml.safe_load((args.root / "dvc.yaml").read_text()), args.root))
     readme_path = args.root / "docs/lineage.md"
     if args.write:
         readme_path.write_text(readme_with_table(readme_path.read_text(), table))

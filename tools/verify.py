@@ -54,6 +54,22 @@ def pipeline_outputs(pipeline: dict[str, Any], committed_only: bool = False) -> 
     return paths
 
 
+def stages_up_to(repo: Path, target: str) -> set[str]:
+    """`target` and every stage whose outputs it depends on, directly or not (what `dvc repro target` runs)."""
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text()).get("stages", {})
+    found, waiting = set(), [target]
+    while waiting:
+        stage = waiting.pop()
+        if stage in found or stage not in stages:
+            continue
+        found.add(stage)
+        for dependency in stages[stage].get("deps", []):
+            waiting += [
+                other for other in stages if _is_under(dependency, pipeline_outputs({"stages": {other: stages[other]}}))
+            ]
+    return found
+
+
 def _is_under(path: str, outputs: set[str]) -> bool:
     return any(path == out or path.startswith(out + "/") for out in outputs)
 
@@ -162,19 +178,22 @@ def file_differences(committed_root: Path, rebuilt_root: Path, outputs: set[str]
     return differences
 
 
-def unrun_stages(output: str) -> list[str]:
-    """The stages a `dvc repro` output does not say it ran (each must be computed, not restored)."""
+def unrun_stages(output: str, expected: tuple[str, ...] = ALL_STAGES) -> list[str]:
+    """The `expected` stages a `dvc repro` output does not say it ran (each must be computed, not restored)."""
     ran = stages_run(output)
-    return [f"stage '{stage}' was not run (restored or skipped)" for stage in ALL_STAGES if stage not in ran]
+    return [f"stage '{stage}' was not run (restored or skipped)" for stage in expected if stage not in ran]
 
 
 def run_from_scratch(
-    source: Path, workspace: Path, machine: Machine = THIS_MACHINE
+    source: Path, workspace: Path, machine: Machine = THIS_MACHINE, until: str | None = None
 ) -> tuple[dict[str, Any], list[str]]:
-    """Copy `source`'s pipeline into `workspace`, run every stage, return the new dvc.lock and any stage not run."""
+    """Copy `source`'s pipeline into `workspace`, run every stage (or only `until` and the stages it depends
+    on), return the new dvc.lock and any stage of it not run."""
     make_workspace(workspace, source_root=source)
-    output = dvc(workspace, "repro", "--force", "--no-run-cache", machine=machine)
-    return yaml.safe_load((workspace / "dvc.lock").read_text()), unrun_stages(output)
+    output = dvc(workspace, "repro", "--force", "--no-run-cache", *([until] if until else []), machine=machine)
+    lock = yaml.safe_load((workspace / "dvc.lock").read_text())
+    expected = tuple(stage for stage in ALL_STAGES if stage in lock.get("stages", {})) if until else ALL_STAGES
+    return lock, unrun_stages(output, expected)
 
 
 # --- the platform that made dvc.lock -------------------------------------------------------------------
@@ -246,17 +265,22 @@ def remote_problems(repo: Path) -> tuple[str, list[str]]:
         return "could not be checked", [str(error).splitlines()[-1]]
 
 
-def verify(repo: Path, scratch: Path, machine: Machine = THIS_MACHINE) -> list[str]:
-    """Every reason `repo`'s committed dvc.lock is not what its code makes; empty when it is."""
+def verify(repo: Path, scratch: Path, machine: Machine = THIS_MACHINE, until: str | None = None) -> list[str]:
+    """Every reason `repo`'s committed dvc.lock is not what its code makes; empty when it is. With `until` (a
+    stage), only that stage and those it depends on are run and compared: a quicker check of, say, training."""
     problems = [f"checkout: {reason}" for reason in check_lock_is_current(repo)]
     checked, missing = remote_problems(repo)
     print(f"verify: remote: {checked}", flush=True)
     problems += [f"remote: {line}" for line in missing]
     committed_lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    rebuilt_lock, not_run = run_from_scratch(repo, scratch / "rebuild", machine)
+    rebuilt_lock, not_run = run_from_scratch(repo, scratch / "rebuild", machine, until)
     problems += not_run
-    differences = lock_differences(committed_lock, rebuilt_lock)
     pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
+    if until:
+        ran = set(rebuilt_lock.get("stages", {}))
+        committed_lock = {"stages": {k: v for k, v in committed_lock.get("stages", {}).items() if k in ran}}
+        pipeline = {"stages": {k: v for k, v in pipeline.get("stages", {}).items() if k in ran}}
+    differences = lock_differences(committed_lock, rebuilt_lock)
     differences += file_differences(repo, scratch / "rebuild", pipeline_outputs(pipeline, committed_only=True))
     return problems + differences
 
@@ -269,6 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only write dvc.lock.platform.json for this machine if dvc.lock changed (`make repro`)",
     )
+    parser.add_argument(
+        "--until",
+        choices=ALL_STAGES,
+        help="run and compare only this stage and the stages it depends on (e.g. train: a quicker check)",
+    )
     args = parser.parse_args(argv)
     prepare_tensorflow_environment()  # before platform_facts imports TensorFlow
     repo = args.repo.resolve()
@@ -277,10 +306,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"verify: wrote {PLATFORM_RECORD}: dvc.lock was made on this machine")
         return 0
 
-    print("verify: running the whole pipeline from scratch (empty cache, no run-cache)...", flush=True)
+    what = f"the stages up to {args.until}" if args.until else "the whole pipeline"
+    print(f"verify: running {what} from scratch (empty cache, no run-cache)...", flush=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="verify-") as scratch:
-        problems = verify(repo, Path(scratch))
+        problems = verify(repo, Path(scratch), until=args.until)
     elapsed = time.perf_counter() - started
     platform_now = current_platform(repo)
     if problems:
@@ -295,9 +325,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    outputs = sum(len(paths) for paths in output_hashes(yaml.safe_load((repo / "dvc.lock").read_text())).values())
+    hashes = output_hashes(yaml.safe_load((repo / "dvc.lock").read_text()))
+    checked = stages_up_to(repo, args.until) if args.until else set(ALL_STAGES)
+    stages = [stage for stage in ALL_STAGES if stage in hashes and stage in checked]
+    outputs = sum(len(hashes[stage]) for stage in stages)
     print(
-        f"verify: all {outputs} outputs of the {len(ALL_STAGES)} stages are byte-identical to dvc.lock "
+        f"verify: all {outputs} outputs of the {len(stages)} stages ({', '.join(stages)}) are byte-identical "
+        "to dvc.lock "
         f"({elapsed:.0f} s; this run: {describe_compute(platform_now)})"
     )
     return 0

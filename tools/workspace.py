@@ -20,6 +20,7 @@ PIPELINE_FILES = (
     "stages",
     "mnist_dvc",
     ".dvc/config",
+    ".dvc/plots_template.html",
     ".dvc/.gitignore",
     ".dvcignore",
     ".gitignore",

@@ -11,6 +11,7 @@ Decoding is Pillow's: PNG, JPEG, BMP, GIF, TIFF and WebP, any size, colour mode 
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +33,15 @@ MAX_PIXELS = 50_000_000  # larger images are refused rather than decoded (a deco
 
 
 class ImageError(PipelineError):
-    """One image could not be read or holds no digit; the others are still predicted."""
+    """One image could not be read or holds no digit; the others are still predicted. `kind` says which of
+    IMAGE_ERROR_KINDS it is (the HTTP API answers with it)."""
+
+    def __init__(self, message: str, kind: str = "unreadable") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+IMAGE_ERROR_KINDS = ("unreadable", "not_an_image", "damaged_image", "too_many_pixels", "too_small", "blank_image")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,22 +70,39 @@ def read_grayscale(path: Path) -> np.ndarray:
     if found != "a file":
         raise ImageError(f"{path}: expected an image file. Received: {found}")
     try:
-        with Image.open(path) as opened:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ImageError(f"{path}: expected a readable image file. Received: {error.strerror or error}") from None
+    return decode_grayscale(data, str(path))
+
+
+def decode_grayscale(data: bytes, source: str) -> np.ndarray:
+    """An encoded image (the bytes of a file or of an upload) as float32 grey levels 0-255; `source` names it
+    in errors. The pixel count is checked from the header, before anything is decoded."""
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
             if opened.width * opened.height > MAX_PIXELS:
                 raise ImageError(
-                    f"{path}: expected at most {MAX_PIXELS} pixels. Received: {opened.width}x{opened.height}"
+                    f"{source}: expected at most {MAX_PIXELS} pixels. Received: {opened.width}x{opened.height}",
+                    "too_many_pixels",
                 )
             opened.seek(0)
             image = ImageOps.exif_transpose(opened)
             image.load()
     except Image.DecompressionBombError as error:
-        raise ImageError(f"{path}: expected at most {MAX_PIXELS} pixels. Received: {error}") from None
+        raise ImageError(
+            f"{source}: expected at most {MAX_PIXELS} pixels. Received: {error}", "too_many_pixels"
+        ) from None
     except UnidentifiedImageError:
         raise ImageError(
-            f"{path}: expected an image (PNG, JPEG, BMP, GIF, TIFF or WebP). Received: a file Pillow cannot identify"
+            f"{source}: expected an image (PNG, JPEG, BMP, GIF, TIFF or WebP). Received: "
+            f"{'no bytes' if not data else 'data Pillow cannot identify as an image'}",
+            "not_an_image",
         ) from None
     except (OSError, SyntaxError, ValueError) as error:
-        raise ImageError(f"{path}: expected a readable image. Received: a damaged file ({error})") from None
+        raise ImageError(
+            f"{source}: expected a readable image. Received: a damaged file ({error})", "damaged_image"
+        ) from None
     return flatten_alpha(image)
 
 
@@ -115,13 +141,14 @@ def _high_depth_grey(image: Image.Image) -> np.ndarray:
 def normalise_digit(grey: np.ndarray, source: str) -> np.ndarray:
     """MNIST-style uint8 (28, 28), white ink on black, from grey levels of any size and polarity."""
     if grey.ndim != 2 or min(grey.shape) < 2:
-        raise ImageError(f"{source}: expected an image at least 2x2 pixels. Received: {grey.shape}")
+        raise ImageError(f"{source}: expected an image at least 2x2 pixels. Received: {grey.shape}", "too_small")
     ink = _ink_strength(grey)
     contrast = float(ink.max())
     if contrast < MIN_CONTRAST:
         raise ImageError(
             f"{source}: expected a digit darker or lighter than its background. Received: a blank "
-            f"image (contrast {contrast:.0f} of 255 grey levels)"
+            f"image (contrast {contrast:.0f} of 255 grey levels)",
+            "blank_image",
         )
     ink = ink / contrast
     # Paper texture, JPEG noise and shadows are faint next to ink: drop everything under a quarter.
