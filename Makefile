@@ -5,7 +5,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # DVC runs each stage's `python -m ...` through the shell: put the project's interpreter first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install browser lock docs example-digits repro serve push pull test fuzz verify bench bench-compute bench-own-images bench-serve ensemble clean-venv
+.PHONY: install browser lock docs example-digits repro serve push pull test fuzz verify bench bench-compute bench-own-images bench-serve bench-sweep ensemble sweep clean-venv
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 serve: install  ## the page to draw on and the JSON API on http://$(HOST):$(PORT)/ (after make repro; reloads a new model by itself)
 	$(BIN)/python -m mnist_dvc.web.server --host $(HOST) --port $(PORT)
+
+sweep: install  ## a grid of params as DVC experiments on a local Dask cluster: make sweep ARGS="-S train.random_seed=0,1 -S train.learning_rate=0.003,0.005"
+	$(BIN)/python -m mnist_dvc.sweep.command run $(ARGS)
 
 push: install  ## send every output and the run-cache to the default DVC remote
 	$(BIN)/python -m tools.remote push
@@ -74,6 +77,9 @@ bench-own-images: install  ## the committed model on drawn, rendered and photogr
 
 bench-serve: install  ## the server of make serve under load and hostile input: start time, answers/s, latency, memory (after make repro)
 	$(BIN)/python -m bench.serve
+
+bench-sweep: install  ## a 4-point sweep with 1 and 2 local Dask workers against dvc queue -j 2: wall times and model md5s (after make repro)
+	$(BIN)/python -m bench.sweep $(ARGS)
 
 ensemble: install  ## train our recipe with seeds 0-7 and average the 8 models: each seed's test accuracy and the ensemble's (about 30 minutes)
 	$(BIN)/python -m bench.ensemble

@@ -84,11 +84,11 @@ class S3Server:
         return Machine(environment=tuple((name, value) for name, value in environment.items() if value))
 
 
-def _wait_until_listening(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
+def _wait_until_listening(port: int, process: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"moto server exited with {process.returncode}: {process.stdout.read()}")
+            raise RuntimeError(f"moto server exited with {process.returncode}: {log.read_text()}")
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -111,15 +111,18 @@ def s3_server(folder: Path) -> Iterator[S3Server]:
         **_isolated_aws_environment(empty_aws_file),
         "INITIAL_NO_AUTH_ACTION_COUNT": str(_UNSIGNED_SETUP_CALLS),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # Its log (a line per request) goes to a file: into an unread pipe, it would fill the pipe and then
+    # block the server mid-request once a test had made a few hundred requests.
+    log = folder / "moto.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        _wait_until_listening(port, process)
+        _wait_until_listening(port, process, log)
         endpoint = f"http://127.0.0.1:{port}"
         iam = boto3.client(
             "iam", endpoint_url=endpoint, region_name=_REGION, aws_access_key_id="setup", aws_secret_access_key="setup"

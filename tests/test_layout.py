@@ -145,8 +145,19 @@ def test_nothing_in_the_library_imports_a_command(command: str) -> None:
     assert not importers
 
 
-def test_the_console_script_runs_the_command() -> None:
+def test_the_console_scripts_run_the_commands() -> None:
+    """Each console script `make install` puts in .venv/bin names a command's main, and runs it."""
+    import subprocess
+    import sys
     import tomllib
 
     scripts = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"mnist-predict-images": "mnist_dvc.own_digits.command:main"}
+    assert scripts == {
+        "mnist-predict-images": "mnist_dvc.own_digits.command:main",
+        "mnist-sweep": "mnist_dvc.sweep.command:main",
+    }
+    for script in scripts:
+        found = subprocess.run(
+            [str(Path(sys.executable).parent / script), "--help"], capture_output=True, text=True, check=False
+        )
+        assert found.returncode == 0 and "usage:" in found.stdout, (script, found.stderr)

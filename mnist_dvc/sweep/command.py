@@ -3,8 +3,9 @@ combination, each a task on a Dask cluster, all of them in `dvc exp show` afterw
 
     python -m mnist_dvc.sweep.command run -S KEY=V1,V2 [-S ...] [--workers 2] [--scheduler tcp://HOST:8786]
                                           [--git-remote origin] [--dvc-remote NAME] [--name PREFIX]
-    python -m mnist_dvc.sweep.command list   [--name PREFIX] [--sort-by test.accuracy]
-    python -m mnist_dvc.sweep.command apply  [--name PREFIX] [--sort-by test.accuracy]   # the best into the workspace
+    python -m mnist_dvc.sweep.command pull   --name PREFIX                               # in another clone
+    python -m mnist_dvc.sweep.command list   --name PREFIX [--sort-by test.accuracy]
+    python -m mnist_dvc.sweep.command apply  --name PREFIX [--sort-by test.accuracy]    # the best into the workspace
     python -m mnist_dvc.sweep.command remove --name PREFIX                               # from the remotes and here
 
 Without `--scheduler`, a local cluster of `--workers` worker processes (one thread each) starts on
@@ -268,12 +269,28 @@ def apply_best(args: argparse.Namespace, repo: Path) -> int:
     return 0
 
 
+def names_on_git_remote(repo: Path, git_remote: str, prefix: str) -> list[str]:
+    listed = dvc(repo, "exp", "list", "--all-commits", "--names-only", git_remote).split()
+    return sorted({name for name in listed if name.startswith(prefix + "-")})
+
+
+def pull_sweep(args: argparse.Namespace, repo: Path) -> int:
+    """Every experiment of the sweep from the git remote, with its outputs from the DVC remote."""
+    names = names_on_git_remote(repo, args.git_remote, args.name)
+    if not names:
+        print(f"sweep: no experiment named {args.name}-NN on git remote {args.git_remote!r}", file=sys.stderr)
+        return 1
+    remote = ["--remote", args.dvc_remote] if args.dvc_remote else []
+    dvc(repo, "exp", "pull", "--force", args.git_remote, *names, *remote)
+    print(f"sweep: pulled {len(names)} experiment(s): {', '.join(names)}; `dvc exp show` lists them")
+    return 0
+
+
 def remove_sweep(args: argparse.Namespace, repo: Path) -> int:
     names = [name for name, _value, _params in sweep_experiments(repo, args.name, args.sort_by)]
     remotes = git(repo, "remote").split()
     if args.git_remote in remotes:
-        listed = dvc(repo, "exp", "list", "--names-only", args.git_remote).split()
-        on_remote = sorted({name for name in listed if name.startswith(args.name + "-")})
+        on_remote = names_on_git_remote(repo, args.git_remote, args.name)
         if on_remote:
             dvc(repo, "exp", "remove", "--git-remote", args.git_remote, *on_remote)
         print(f"sweep: removed {len(on_remote)} experiment(s) from git remote {args.git_remote!r}")
@@ -307,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         *(
             commands.add_parser(name, help=text)
             for name, text in (
+                ("pull", "bring every experiment of the sweep here from the remotes (in another clone)"),
                 ("list", "this sweep's experiments, best first"),
                 ("apply", "apply the best experiment of the sweep to the workspace"),
                 ("remove", "remove the sweep's experiments here and from the git remote"),
@@ -325,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.workers < 1 or args.threads < 1 or args.retries < 0:
                 raise ParamsError("--workers and --threads: expected at least 1, --retries at least 0")
             return run_sweep(args, repo)
-        return {"list": list_sweep, "apply": apply_best, "remove": remove_sweep}[args.command](args, repo)
+        commands_by_name = {"pull": pull_sweep, "list": list_sweep, "apply": apply_best, "remove": remove_sweep}
+        return commands_by_name[args.command](args, repo)
     except PipelineError as error:
         print(f"sweep: {error}", file=sys.stderr)
         return 2

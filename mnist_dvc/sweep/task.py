@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -72,6 +73,8 @@ def run_experiment(spec: ExperimentSpec, stop_requested: Callable[[], bool] = la
     scratch = Path(tempfile.mkdtemp(prefix=f"mnist-sweep-{spec.name}-"))
     log = scratch / "commands.log"
     environment = {**os.environ, **spec.environment, "PYTHONUNBUFFERED": "1"}
+    # git, dvc and the stages' `python -m ...` from the worker's own environment (the project's, on every worker).
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
     try:
         repo = scratch / "repo"
         _run(
