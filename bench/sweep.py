@@ -33,6 +33,7 @@ def prepared_copy(folder: Path, fixed: list[str]) -> Path:
     """A copy of the pipeline with this checkout's cache (so its outputs and run-cache), `fixed` params applied
     and committed, pushed to a folder remote and a bare git `origin`."""
     repo = make_workspace(folder / "repo")
+    shutil.copy(ROOT / "dvc.lock", repo / "dvc.lock")
     shutil.copytree(ROOT / ".dvc/cache", repo / ".dvc/cache", dirs_exist_ok=True)
     dvc(repo, "checkout")
     dvc(repo, "remote", "add", "--default", "shared", str(folder / "dvc-remote"))
@@ -95,8 +96,8 @@ def queue_run(repo: Path) -> tuple[float, dict[str, str]]:
             if name.startswith("queue-"):
                 index = int(name.split("-")[1])
                 data = experiment["revs"][0]["data"]
-                model = (data.get("outs") or {}).get("models/model.keras") or data["deps"]["models/model.keras"]
-                table[" ".join(points[index - 1])] = model["hash"]
+                model = (data.get("outs") or {}).get("models/model.keras") or {}
+                table[" ".join(points[index - 1])] = str(model.get("hash") or model.get("md5") or "?")
     return seconds, table
 
 

@@ -267,3 +267,42 @@ def test_the_local_cluster_listens_on_loopback_only() -> None:
         ]
     assert {pid for pid, _address in listening} >= set(workers.values()), listening
     assert all(address.ip == "127.0.0.1" for _pid, address in listening), listening
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_task_and_lists_no_experiment(team: tuple[Path, Path, Machine]) -> None:
+    """SIGINT (Ctrl-C) while two trainings run: the command exits 130 within seconds, every command it
+    started on the workers is gone, and no experiment reached the git remote or this clone."""
+    repo, _origin, machine = team
+    environment = {**os.environ, **dict(machine.environment)}
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+    command = [sys.executable, "-m", "mnist_dvc.sweep.command", "run", "-S", "train.random_seed=3,4"]
+    command += ["--workers", "2", "--name", "stopped", "--repo", str(repo)]
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while not _trainings_under(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    family = psutil.Process(process.pid).children(recursive=True)
+    assert _trainings_under(process.pid), "no training started within 300 s"
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stdout + stderr
+    assert "interrupted" in stderr
+    _gone, alive = psutil.wait_procs(family, timeout=15)
+    assert alive == [], alive
+    listed = dvc(repo, "exp", "list", "--all-commits", "--names-only", "origin", machine=machine).split()
+    assert not [name for name in listed if name.startswith("stopped")], listed
+    assert not {name for name in shown_experiments(repo, machine) if name.startswith("stopped")}
+
+
+def _trainings_under(pid: int) -> list[psutil.Process]:
+    found = []
+    for process in psutil.Process(pid).children(recursive=True):
+        try:
+            if "stages.train" in " ".join(process.cmdline()):
+                found.append(process)
+        except psutil.NoSuchProcess:
+            continue
+    return found

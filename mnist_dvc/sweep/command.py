@@ -148,9 +148,8 @@ def run_sweep(args: argparse.Namespace, repo: Path) -> int:
         ExperimentSpec(c.name, c.settings, git_url, commit, args.dvc_remote, environment, args.threads) for c in grid
     ]
     results, failures = submit(specs, args)
-    if git_url != str(repo):  # the experiments went to the git remote: bring each here, with its outputs
-        for result in results:
-            dvc(repo, "exp", "pull", "--force", args.git_remote, result.name, *remote)
+    if git_url != str(repo) and results:  # the experiments went to the git remote: bring them here, with outputs
+        dvc(repo, "exp", "pull", "--force", args.git_remote, *[result.name for result in results], *remote)
     print_table(results, failures, grid)
     if results:
         print(
