@@ -33,7 +33,10 @@ def prepared_copy(folder: Path, fixed: list[str]) -> Path:
     """A copy of the pipeline with this checkout's cache (so its outputs and run-cache), `fixed` params applied
     and committed, pushed to a folder remote and a bare git `origin`."""
     repo = make_workspace(folder / "repo")
-    shutil.copy(ROOT / "dvc.lock", repo / "dvc.lock")
+    # The committed lock and the .gitignore files DVC keeps beside its outputs, so that git commits neither.
+    for name in ("dvc.lock", "data/.gitignore", "models/.gitignore", "data/predictions/.gitignore"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, repo / name)
     shutil.copytree(ROOT / ".dvc/cache", repo / ".dvc/cache", dirs_exist_ok=True)
     dvc(repo, "checkout")
     dvc(repo, "remote", "add", "--default", "shared", str(folder / "dvc-remote"))

@@ -203,6 +203,11 @@ def test_a_killed_worker_s_task_runs_again_elsewhere_and_a_bad_value_fails_alone
     stdout, stderr = process.communicate(timeout=600)
     _gone, alive = psutil.wait_procs(killed_family, timeout=10)
     assert alive == [], f"orphans of the killed worker: {alive}"
+    import tempfile
+
+    # The killed attempt's folder was removed by the attempt that ran after it (same machine here).
+    left = sorted(path.name for path in Path(tempfile.gettempdir()).glob("mnist-sweep-faults-0*"))
+    assert left == [], left
     assert process.returncode == 1, stdout + stderr  # the refused values
     for name in ("faults-03", "faults-04"):  # train.epochs=-1
         assert f"sweep: {name} (train.epochs=-1 " in stderr and "train.epochs must be a positive integer" in stderr

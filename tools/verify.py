@@ -28,7 +28,7 @@ import yaml
 
 from mnist_dvc.params.compute import ComputeParams
 from mnist_dvc.params.loading import load_section
-from mnist_dvc.process_setup import prepare_tensorflow_environment
+from mnist_dvc.process_setup import filter_native_stderr, prepare_tensorflow_environment
 from mnist_dvc.reproducible_compute import describe_compute, fact_differences, platform_facts
 from tools.remote import RemoteError, configured_remote, missing_from_remote
 from tools.workspace import ALL_STAGES, PROJECT_ROOT, THIS_MACHINE, Machine, dvc, make_workspace, stages_run
@@ -300,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     prepare_tensorflow_environment()  # before platform_facts imports TensorFlow
+    filter_native_stderr()  # its import banner lines, as in a stage process (every other line passes)
     repo = args.repo.resolve()
     if args.record_platform:
         if record_platform(repo):

@@ -56,9 +56,11 @@ def render(digit: np.ndarray, style: Style, seed: int) -> Image.Image:
     ink_image = Image.fromarray(digit.reshape(28, 28)).resize((side, side), Image.Resampling.BICUBIC)
     scale = side / 28
     if style.stroke == "thin":  # a fine pen: strokes of about 1/20 of the digit's height (MNIST's: about 1/8)
-        ink_image = ink_image.point(lambda value: 255 if value > 128 else 0).filter(
-            ImageFilter.MinFilter(_odd(scale * 1.2))
-        )
+        # Drawn along the digit's centre line, as a pen goes: thinning the thick strokes by erosion instead
+        # breaks their thin parts apart, which no pen does.
+        centre_line = centre_line_of(np.asarray(ink_image) > 128)
+        pen = Image.fromarray(np.where(centre_line, 255, 0).astype(np.uint8))
+        ink_image = pen.filter(ImageFilter.MaxFilter(_odd(scale * 1.4))).filter(ImageFilter.GaussianBlur(1.0))
     elif style.stroke == "thick":
         ink_image = ink_image.filter(ImageFilter.MaxFilter(_odd(scale * 1.5)))
     width, height = style.canvas
@@ -82,6 +84,33 @@ def render(digit: np.ndarray, style: Style, seed: int) -> Image.Image:
         rgb = rgb + rng.normal(0.0, style.noise, size=(height, width, 1))
     image = Image.fromarray(np.clip(np.round(rgb), 0, 255).astype(np.uint8), mode="RGB")
     return image.convert("P", palette=Image.Palette.ADAPTIVE, colors=64) if style.suffix == ".gif" else image
+
+
+def centre_line_of(mask: np.ndarray) -> np.ndarray:
+    """The one-pixel centre line of a binary drawing (Zhang and Suen's thinning, 1984): outline pixels are peeled
+    in two alternating sub-steps while keeping every stroke connected and its ends in place."""
+    lines = mask.astype(np.uint8)
+    while True:
+        changed = False
+        for step in (0, 1):
+            padded = np.pad(lines, 1)
+            # The 8 neighbours clockwise from north: P2 ... P9.
+            north, north_east, east = padded[:-2, 1:-1], padded[:-2, 2:], padded[1:-1, 2:]
+            south_east, south, south_west = padded[2:, 2:], padded[2:, 1:-1], padded[2:, :-2]
+            west, north_west = padded[1:-1, :-2], padded[:-2, :-2]
+            ring = [north, north_east, east, south_east, south, south_west, west, north_west, north]
+            neighbours = sum(ring[:8], np.zeros_like(lines, dtype=np.int32))
+            transitions = sum(((ring[i] == 0) & (ring[i + 1] == 1)).astype(np.int32) for i in range(8))
+            if step == 0:
+                keeps_shape = (north * east * south == 0) & (east * south * west == 0)
+            else:
+                keeps_shape = (north * east * west == 0) & (north * south * west == 0)
+            peel = (lines == 1) & (neighbours >= 2) & (neighbours <= 6) & (transitions == 1) & keeps_shape
+            if peel.any():
+                lines[peel] = 0
+                changed = True
+        if not changed:
+            return lines.astype(bool)
 
 
 def save_rendered(digit: np.ndarray, style: Style, seed: int, path: Path) -> Path:

@@ -34,6 +34,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import dask
+
 from mnist_dvc.errors import ParamsError, PipelineError
 from mnist_dvc.sweep.grid import Combination, combinations, default_prefix
 from mnist_dvc.sweep.task import ExperimentResult, ExperimentSpec, TaskFailed, redact, run_experiment
@@ -86,10 +88,13 @@ def worker_environment() -> dict[str, str]:
 
 
 @contextmanager
-def cluster(scheduler: str | None, workers: int) -> Iterator[Any]:
+def cluster(scheduler: str | None, workers: int, retries: int = 2) -> Iterator[Any]:
     """A Dask client: of a new local cluster on 127.0.0.1 (processes, one thread each), or of `scheduler`."""
     from distributed import Client, LocalCluster
 
+    # A task whose worker dies is rerun up to `retries` times (Dask's allowed-failures); one that raises (a bad
+    # value, a failed push) is reported, never rerun. A cluster of your own keeps its own setting.
+    dask.config.set({"distributed.scheduler.allowed-failures": retries})
     if scheduler:
         with Client(scheduler) as client:
             yield client
@@ -166,13 +171,10 @@ def submit(specs: list[ExperimentSpec], args: argparse.Namespace) -> tuple[list[
 
     results: list[ExperimentResult] = []
     failures: dict[str, str] = {}
-    with cluster(args.scheduler, args.workers) as client:
+    with cluster(args.scheduler, args.workers, args.retries) as client:
         stop = Event(STOP_EVENT, client=client)
         stop.clear()
-        futures = {
-            client.submit(_task, spec, key=f"experiment-{spec.name}", retries=args.retries, pure=False): spec
-            for spec in specs
-        }
+        futures = {client.submit(_task, spec, key=f"experiment-{spec.name}", pure=False): spec for spec in specs}
         try:
             for future in as_completed(futures):
                 spec = futures[future]
@@ -317,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster (default 2)")
     run.add_argument("--threads", type=int, default=1, help="compute.threads of each experiment (default 1)")
     run.add_argument("--scheduler", help="a running Dask scheduler's address (default: start a local cluster)")
-    run.add_argument("--retries", type=int, default=2, help="times a task is retried when its worker dies")
+    run.add_argument(
+        "--retries", type=int, default=2, help="times a task reruns when its worker dies (a failing task never does)"
+    )
     for sub in (
         run,
         *(

@@ -70,6 +70,10 @@ def redact(text: str) -> str:
 def run_experiment(spec: ExperimentSpec, stop_requested: Callable[[], bool] = lambda: False) -> ExperimentResult:
     """Run one combination on this worker; raises TaskFailed naming the step that failed."""
     started = time.perf_counter()
+    # A worker killed mid-task cannot remove its folder: the next attempt of the same experiment on this
+    # machine does (attempts of one experiment never run at once: Dask retries a task after it is lost).
+    for leftover in Path(tempfile.gettempdir()).glob(f"mnist-sweep-{spec.name}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
     scratch = Path(tempfile.mkdtemp(prefix=f"mnist-sweep-{spec.name}-"))
     log = scratch / "commands.log"
     environment = {**os.environ, **spec.environment, "PYTHONUNBUFFERED": "1"}
