@@ -23,7 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tools.workspace import commit, dvc, make_workspace, run
+import yaml
+
+from mnist_dvc.sweep.grid import combinations
+from tools.workspace import commit, dvc, make_workspace, run, set_params
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ["train.random_seed=1,2", "train.learning_rate=0.003,0.004"]
@@ -43,11 +46,7 @@ def prepared_copy(folder: Path, fixed: list[str]) -> Path:
     for setting in fixed:
         key, value = setting.split("=", 1)
         section, name = key.split(".")
-        import yaml
-
-        params = yaml.safe_load((repo / "params.yaml").read_text())
-        params[section][name] = yaml.safe_load(value)
-        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        set_params(repo, {section: {name: yaml.safe_load(value)}})
     commit(repo, "bench: sweep")
     dvc(repo, "push", "--run-cache")
     run(["git", "clone", "-q", "--bare", str(repo), str(folder / "origin.git")], folder)
@@ -76,13 +75,10 @@ def sweep_run(repo: Path, workers: int, name: str) -> tuple[float, dict[str, str
 
 
 def queue_run(repo: Path) -> tuple[float, dict[str, str]]:
-    values = [g.split("=", 1) for g in GRID]
-    import itertools
-
-    points = list(itertools.product(*[[f"{key}={v}" for v in vals.split(",")] for key, vals in values]))
-    for index, point in enumerate(points, start=1):
-        arguments = sum((["-S", setting] for setting in (*point, "compute.threads=1")), [])
-        dvc(repo, "exp", "run", "--queue", "-n", f"queue-{index:02d}", *arguments)
+    points = combinations(GRID, "queue")  # the sweep's own grid: the same points, named queue-NN
+    for point in points:
+        arguments = sum((["-S", setting] for setting in (*point.settings, "compute.threads=1")), [])
+        dvc(repo, "exp", "run", "--queue", "-n", point.name, *arguments)
     started = time.perf_counter()
     dvc(repo, "queue", "start", "-j", "2")
     while True:
@@ -92,15 +88,15 @@ def queue_run(repo: Path) -> tuple[float, dict[str, str]]:
         time.sleep(5)
     seconds = time.perf_counter() - started
     shown = json.loads(dvc(repo, "exp", "show", "--json"))
+    settings = {point.name: " ".join(point.settings) for point in points}
     table = {}
     for baseline in shown:
         for experiment in baseline.get("experiments") or []:
             name = experiment.get("name") or ""
-            if name.startswith("queue-"):
-                index = int(name.split("-")[1])
+            if name in settings:
                 data = experiment["revs"][0]["data"]
                 model = (data.get("outs") or {}).get("models/model.keras") or {}
-                table[" ".join(points[index - 1])] = str(model.get("hash") or model.get("md5") or "?")
+                table[settings[name]] = str(model.get("hash") or model.get("md5") or "?")
     return seconds, table
 
 

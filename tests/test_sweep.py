@@ -128,9 +128,15 @@ def team(small_pipeline: Path, tmp_path: Path, s3: S3Server) -> tuple[Path, Path
     return repo, origin, s3.machine()
 
 
-def sweep(repo: Path, machine: Machine, *arguments: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def sweep_environment(machine: Machine) -> dict[str, str]:
+    """This environment with the S3 server's credentials, and the project's interpreter first on PATH."""
     environment = {**os.environ, **dict(machine.environment)}
     environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+    return environment
+
+
+def sweep(repo: Path, machine: Machine, *arguments: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    environment = sweep_environment(machine)
     command = [sys.executable, "-m", "mnist_dvc.sweep.command", *arguments, "--repo", str(repo)]
     return subprocess.run(command, cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=timeout)
 
@@ -178,8 +184,7 @@ def test_a_killed_worker_s_task_runs_again_elsewhere_and_a_bad_value_fails_alone
     killed: its commands die with it (no orphan), the task reruns on a worker, and each experiment that can
     exist is listed once, with the model a local `dvc exp run` of the same params trains."""
     repo, _origin, machine = team
-    environment = {**os.environ, **dict(machine.environment)}
-    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+    environment = sweep_environment(machine)
     command = [
         sys.executable,
         "-m",
@@ -279,8 +284,7 @@ def test_ctrl_c_stops_every_task_and_lists_no_experiment(team: tuple[Path, Path,
     """SIGINT (Ctrl-C) while two trainings run: the command exits 130 within seconds, every command it
     started on the workers is gone, and no experiment reached the git remote or this clone."""
     repo, _origin, machine = team
-    environment = {**os.environ, **dict(machine.environment)}
-    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+    environment = sweep_environment(machine)
     command = [sys.executable, "-m", "mnist_dvc.sweep.command", "run", "-S", "train.random_seed=3,4"]
     command += ["--workers", "2", "--name", "stopped", "--repo", str(repo)]
     process = subprocess.Popen(

@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mnist_dvc.sources.download import redact_credentials
 from mnist_dvc.sweep.supervise import start_supervised
 
 MODEL = "models/model.keras"
@@ -62,9 +64,8 @@ class TaskFailed(RuntimeError):
 
 
 def redact(text: str) -> str:
-    """URLs without their user:password part, and AWS-style secrets masked."""
-    text = re.sub(r"(\w+://)[^/@\s]+@", r"\1", text)
-    return re.sub(r"(?i)(secret[_a-z]*[=:]\s*)\S+", r"\1***", text)
+    """URLs' user:password parts (as every message of the project masks them) and AWS-style secrets masked."""
+    return re.sub(r"(?i)(secret[_a-z]*[=:]\s*)\S+", r"\1***", redact_credentials(text))
 
 
 def run_experiment(spec: ExperimentSpec, stop_requested: Callable[[], bool] = lambda: False) -> ExperimentResult:
@@ -141,7 +142,7 @@ def _run(
         try:
             status = process.wait(timeout=STOP_POLL_S)
             break
-        except Exception:  # subprocess.TimeoutExpired: still running
+        except subprocess.TimeoutExpired:  # still running
             if stop_requested():
                 process.terminate()  # the supervisor kills the command's whole process group
                 process.wait()

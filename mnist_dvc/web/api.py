@@ -205,17 +205,11 @@ def handle(method: str, path: str, headers: dict[str, str], body: bytes, slot: M
         "/": ("GET", "HEAD"),
     }
     if route in routes and method not in routes[route]:
-        return Response(
-            405,
-            "application/json",
-            json.dumps(
-                {
-                    "error": "method_not_allowed",
-                    "message": f"Expected {' or '.join(routes[route])} on {route}. Received: {method}",
-                }
-            ).encode(),
-            (("Allow", ", ".join(routes[route])),),
+        allowed = routes[route]
+        refusal = error_response(
+            405, "method_not_allowed", f"Expected {' or '.join(allowed)} on {route}. Received: {method}"
         )
+        return dataclasses.replace(refusal, headers=(("Allow", ", ".join(allowed)),))
     if route == "/api/predict":
         return predict(headers, body, slot)
     if route == "/api/health":
