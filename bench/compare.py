@@ -43,6 +43,7 @@ TUTORIAL_PARAMS: dict[str, dict[str, object]] = {
         "max_rotation_degrees": 0.0,
         "max_zoom": 0.0,
         "max_shift_pixels": 0.0,
+        "max_elastic_pixels": 0.0,
     },
 }
 RECIPES = {"tutorial": TUTORIAL_PARAMS, "ours": {}}

@@ -23,7 +23,9 @@ logger = logging.getLogger("mnist_dvc.training")
 
 def augmentation(params: TrainParams) -> Augmentation:
     """The random distortion `params` asks for, as the model builders take it."""
-    return Augmentation(params.max_rotation_degrees, params.max_zoom, params.max_shift_pixels)
+    return Augmentation(
+        params.max_rotation_degrees, params.max_zoom, params.max_shift_pixels, params.max_elastic_pixels
+    )
 
 
 def build_model(params: TrainParams) -> keras.Model:

@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from mnist_dvc.model.architectures import Augmentation, build_compact_model, configure_tensorflow
 from mnist_dvc.model.files import save_model
@@ -292,6 +292,7 @@ def mnist_model_and_digits() -> tuple[keras.Model, np.ndarray, np.ndarray]:
         max_rotation_degrees=10.0,
         max_zoom=0.1,
         max_shift_pixels=2.0,
+        max_elastic_pixels=0.0,
     )
     configure_tensorflow(params.random_seed, ComputeParams(portable_kernels=True, threads=0))
     model = build_compact_model(augmentation(params), params.random_seed)
@@ -386,17 +387,17 @@ def test_the_example_digits_are_what_make_example_digits_draws(tmp_path: Path) -
 def test_the_fine_pen_follows_the_centre_line_and_keeps_strokes_connected() -> None:
     """The fine-pen style draws along the digit's centre line: a 9-pixel-thick bar thins to one line of its
     length, a thick ring stays one closed ring (nothing broken apart, as erosion would break thin parts)."""
-    from mnist_dvc.own_digits.rendering import centre_line_of
+    from mnist_dvc.own_digits.rendering import thinned
 
     bar = np.zeros((40, 60), bool)
     bar[15:24, 5:55] = True
-    line = centre_line_of(bar)
+    line = thinned(bar)
     assert line.sum() <= 52 and set(np.flatnonzero(line.any(axis=0))) >= set(range(10, 50))
     assert line.any(axis=1).sum() <= 2  # one row (two where the ends bend)
     rows, columns = np.indices((60, 60))
     radius = np.hypot(rows - 30, columns - 30)
     ring = (radius > 14) & (radius < 22)
-    thin_ring = centre_line_of(ring)
+    thin_ring = thinned(ring)
     assert 0 < thin_ring.sum() < ring.sum() / 4
     assert not thin_ring[radius < 14].any() and not thin_ring[radius > 22].any()
     # Closed: every ring pixel has exactly two ring neighbours or more (no loose end).
@@ -405,3 +406,80 @@ def test_the_fine_pen_follows_the_centre_line_and_keeps_strokes_connected() -> N
         np.roll(np.roll(padded, dy, 0), dx, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)
     )[1:-1, 1:-1]
     assert (neighbours[thin_ring] >= 2).all()
+
+
+def ring(side: int, outer: float, inner: float) -> np.ndarray:
+    rows, columns = np.indices((side, side))
+    radius = np.hypot(rows - side / 2, columns - side / 2)
+    return (radius < outer) & (radius >= inner)
+
+
+def test_holes_are_the_background_regions_the_edge_cannot_reach() -> None:
+    from mnist_dvc.own_digits.reading import _holes
+
+    two_rings = np.concatenate([ring(40, 15, 8), ring(40, 15, 8)], axis=1)
+    labels, count = _holes(two_rings)
+    assert count == 2 and set(np.unique(labels)) == {0, 1, 2}
+    assert (labels > 0).sum() == (~two_rings[:, :40] & ring(40, 8, 0)).sum() * 2
+    c_shape = ring(40, 15, 8)
+    c_shape[18:22, 20:] = False  # opened on the right: its inside reaches the edge
+    assert _holes(c_shape)[1] == 0
+
+
+def test_an_outlined_digit_reads_as_the_solid_one() -> None:
+    """A 7 whose strokes are drawn as their outline (an outline font, a digit traced around its edge) is filled
+    in: it normalises close to the solid 7, where left hollow it is two thin parallel lines per stroke."""
+    solid = np.pad(stroke_digit() < 128, 20)  # strokes 8 pixels wide, on a margin
+    big = Image.fromarray(solid).resize((solid.shape[1] * 4, solid.shape[0] * 4), Image.Resampling.NEAREST)
+    wide = np.asarray(big.filter(ImageFilter.MaxFilter(9))) > 0  # strokes 40 wide
+    inside = np.asarray(Image.fromarray(wide).filter(ImageFilter.MinFilter(7))) > 0
+    outline = wide & ~inside
+    hollow = normalise_digit(np.where(outline, 0.0, 255.0).astype(np.float32), "outlined 7")
+    filled = normalise_digit(np.where(wide, 0.0, 255.0).astype(np.float32), "solid 7")
+    correlation = np.corrcoef(hollow.ravel().astype(float), filled.ravel().astype(float))[0, 1]
+    assert correlation > 0.9
+
+
+@pytest.mark.parametrize(
+    ("line", "width"), [(3, 1.0), (40, 1.0), (6, 0.4)], ids=["hairline", "thick", "narrow-hairline"]
+)
+def test_the_loop_of_a_zero_stays_open(line: int, width: float) -> None:
+    """A digit's own loop is round and wide: it is not taken for the inside of an outlined stroke, whether the
+    0 is drawn with a hairline or a thick pen, round or as a narrow oval (as elongated as some outlined strokes,
+    but wider in its middle)."""
+    rows, columns = np.indices((400, 400))
+    radius = np.hypot(rows - 200, (columns - 200) / width)
+    zero = (radius < 150) & (radius >= 150 - line)
+    pixels = normalise_digit(np.where(zero, 0.0, 255.0).astype(np.float32), "zero")
+    assert pixels[14, 14] < 100 and pixels.max() == 255
+
+
+def test_the_fine_pen_draws_around_a_filled_loop() -> None:
+    """Where a thick pen filled a loop in (a blob far wider than its strokes), the fine pen goes around the blob's
+    edge, so the loop stays a loop: the centre line alone would make it one bare line."""
+    from mnist_dvc.own_digits.reading import _holes
+    from mnist_dvc.own_digits.rendering import fine_pen_path
+
+    drawing = np.zeros((200, 200), bool)
+    drawing[90:110, 10:190] = True  # a stroke 20 wide
+    drawing |= ring(200, 45, 0)  # a filled blob 90 wide in its middle
+    path = fine_pen_path(drawing)
+    assert _holes(path)[1] >= 1
+    assert path[95:105, 25].any() and path[95:105, 170].any()  # the stroke's centre line is still drawn
+
+
+def test_digits_typed_in_an_outline_font_normalise_like_the_solid_ones() -> None:
+    """DejaVu Sans (shipped with matplotlib) typed solid and as outlines only: after filling, each hollow digit
+    is close to its solid self, loops kept (the 0, 6, 8 and 9 keep their holes)."""
+    import matplotlib
+
+    from mnist_dvc.own_digits.rendering import render_typed
+
+    font = Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans.ttf"
+    for digit in range(10):
+        solid, hollow = (
+            normalise_digit(np.asarray(render_typed(font, digit, 120, outline, seed=digit), np.float32), str(digit))
+            for outline in (False, True)
+        )
+        correlation = np.corrcoef(solid.ravel().astype(float), hollow.ravel().astype(float))[0, 1]
+        assert correlation > 0.8, (digit, correlation)

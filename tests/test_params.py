@@ -110,6 +110,7 @@ def test_wrong_types_are_refused(schema: type, key: str, value: Any, message: st
         (TrainParams, "max_rotation_degrees", 200.0, r"train.max_rotation_degrees must be"),
         (TrainParams, "max_zoom", -0.1, r"train.max_zoom must be a fraction in \[0, 1\)"),
         (TrainParams, "max_shift_pixels", 20.0, r"train.max_shift_pixels must be a number of pixels"),
+        (TrainParams, "max_elastic_pixels", 9.0, r"train.max_elastic_pixels must be a number of pixels in \[0, 5\]"),
         (ComputeParams, "threads", -1, r"compute.threads must be 0 \(one per available CPU\)"),
         (EvaluateParams, "batch_size", 0, r"evaluate.batch_size must be a positive integer"),
         (EvaluateParams, "max_misclassified_shown", -1, r"evaluate.max_misclassified_shown must be"),

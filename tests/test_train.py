@@ -28,6 +28,7 @@ TINY = TrainParams(
     max_rotation_degrees=5.0,
     max_zoom=0.05,
     max_shift_pixels=1.0,
+    max_elastic_pixels=0.0,
 )
 COMPUTE = {"portable_kernels": True, "threads": 1}
 
@@ -144,3 +145,36 @@ def test_training_batches_cover_every_image_once_per_epoch_in_a_seeded_order() -
     assert again == first_epoch
     batch_images, batch_labels = next(iter(dataset))
     assert batch_images.shape == (16, 28, 28, 1) and batch_labels.shape == (16, 10)
+
+
+def test_elastic_resampling_is_the_affine_one_when_the_field_is_zero() -> None:
+    """The elastic path samples the affine transform's points itself: with no displacement it gives what
+    Keras's affine_transform gives, so only the field differs between the two paths."""
+    from keras import ops
+
+    from mnist_dvc.model.architectures import RandomAffine
+
+    images = synthetic_digits(1)[0][:8, ..., np.newaxis].astype("float32") / 255.0
+    transform = np.tile(np.array([[1.05, 0.1, -1.0, -0.08, 0.97, 0.6, 0.0, 0.0]], "float32"), (8, 1))
+    reference = ops.image.affine_transform(images, transform, interpolation="bilinear", fill_mode="constant")
+    layer = RandomAffine(0.0, 0.0, 0.0, seed=1, max_elastic_pixels=1e-12)
+    np.testing.assert_allclose(ops.convert_to_numpy(layer._affine_and_elastic(images, transform)), reference, atol=1e-6)
+
+
+def test_elastic_distortion_bends_strokes_a_little_and_repeats_with_its_seed() -> None:
+    from keras import ops
+
+    from mnist_dvc.model.architectures import RandomAffine
+
+    images = synthetic_digits(16)[0][..., np.newaxis].astype("float32") / 255.0
+    distorted = [
+        ops.convert_to_numpy(RandomAffine(0.0, 0.0, 0.0, seed=5, max_elastic_pixels=1.5)(images, training=True))
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(distorted[0], distorted[1])
+    assert not np.array_equal(distorted[0], images)
+    # Moved by at most 1.5 pixels: the ink stays where it was, give or take (correlation with the original).
+    correlation = np.corrcoef(distorted[0].ravel(), images.ravel())[0, 1]
+    assert 0.5 < correlation < 0.999
+    # Not in inference.
+    np.testing.assert_array_equal(RandomAffine(0.0, 0.0, 0.0, max_elastic_pixels=1.5)(images, training=False), images)

@@ -3,8 +3,10 @@
 MNIST's digits are white ink on black, scaled so the longer side of the ink's bounding box is 20 pixels
 (keeping the aspect ratio), and placed in a 28x28 frame with the ink's centre of mass at the centre.
 `normalise_digit` does the same to any image: grayscale, a light background detected from the border
-and inverted, paper texture suppressed, cropped to the ink, the stroke width brought to MNIST's
-(a hairline on a big canvas would otherwise vanish when shrunk), scaled, and centred by mass.
+and inverted, paper texture suppressed, cropped to the ink, outlined (hollow) strokes filled in, the
+stroke width brought to MNIST's (a hairline on a big canvas would otherwise vanish when shrunk; the box
+is measured again around the widened stroke, as MNIST's was around the pen's), scaled, and centred by
+mass at pixel (14, 14), where MNIST's centres of mass lie on average (not at 13.5, the frame's middle).
 Decoding is Pillow's: PNG, JPEG, BMP, GIF, TIFF and WebP, any size, colour mode or EXIF orientation.
 """
 
@@ -28,6 +30,17 @@ BOX_SIDE = 20  # the longer side of the ink's bounding box in MNIST
 WORKING_SIDE = 160  # the box is first brought to this size, where stroke width is measured and adjusted
 MNIST_STROKE = 3.0  # typical MNIST stroke width, in pixels of the 20-pixel box (measured: 2.5-3 fit best)
 PAPER_SIDE = 128  # the paper's shading is estimated on a copy this big
+THIN_BELOW = 0.6  # strokes under this share of MNIST_STROKE are thickened to it
+THICK_ABOVE = 3.0  # strokes over this multiple of MNIST_STROKE are thinned towards it (MNIST has bold digits too)
+INK_FLOOR = 0.25  # ink fainter than this share of the strongest is paper texture, JPEG noise or shadow
+# The inside of an outlined stroke: at most this share of the drawing's longer side wide (a disc-shaped hole's
+# width here is half its diameter), edged by lines at most this share of that width, and at least this
+# elongated (half its outline over its width: a disc's is pi, a band's its length over its width).
+OUTLINED_MAX_WIDTH = 0.3
+OUTLINED_MAX_LINE = 0.4
+OUTLINED_MIN_ELONGATION = 3.6
+OUTLINED_SURE_ELONGATION = 5.0  # more elongated than any oval loop: no further test
+OUTLINED_MAX_WIDEST = 1.3  # less elongated: nowhere much wider than on average, a band, not an oval (a disc's is 2)
 MIN_CONTRAST = 40  # grey levels between paper and ink below which an image counts as blank
 MAX_PIXELS = 50_000_000  # larger images are refused rather than decoded (a decompression bomb guard)
 
@@ -152,7 +165,7 @@ def normalise_digit(grey: np.ndarray, source: str) -> np.ndarray:
         )
     ink = ink / contrast
     # Paper texture, JPEG noise and shadows are faint next to ink: drop everything under a quarter.
-    ink = np.clip((ink - 0.25) / 0.75, 0.0, 1.0)
+    ink = np.clip((ink - INK_FLOOR) / (1.0 - INK_FLOOR), 0.0, 1.0)
     top, bottom, left, right = _ink_box(ink)
     box = ink[top:bottom, left:right]
     box = _with_mnist_stroke(box)
@@ -219,13 +232,119 @@ def _with_mnist_stroke(box: np.ndarray) -> np.ndarray:
     size = _scaled_size(box.shape, WORKING_SIDE)
     image = Image.fromarray(np.round(box * 255.0).astype(np.uint8), mode="L").resize(size, Image.Resampling.LANCZOS)
     mask = np.asarray(image) > 127
+    hollow = _hollow_stroke_holes(mask)
+    if hollow.any():  # outlined strokes filled in: the model knows digits drawn with solid strokes
+        image = Image.fromarray(np.where(hollow, 255, np.asarray(image)).astype(np.uint8), mode="L")
+        mask = mask | hollow
     width = _stroke_width(mask)
     target = MNIST_STROKE * WORKING_SIDE / BOX_SIDE
-    if width and width < 0.6 * target:
-        image = image.filter(ImageFilter.MaxFilter(_odd(target - width)))
-    elif width > 1.8 * target:
+    if width and width < THIN_BELOW * target:
+        # Widened on a margin: a pen's stroke adds half its width beyond the ends of the line, and MNIST's box
+        # was measured around the whole stroke. Cropped again to the widened ink below.
+        pen = _odd(target - width)
+        image = ImageOps.expand(image, pen // 2 + 1, fill=0).filter(ImageFilter.MaxFilter(pen))
+    elif width > THICK_ABOVE * target:
         image = image.filter(ImageFilter.MinFilter(_odd(width - target)))
-    return np.asarray(image, dtype=np.float32) / 255.0
+    else:
+        return np.asarray(image, dtype=np.float32) / 255.0
+    ink = np.asarray(image, dtype=np.float32) / 255.0
+    top, bottom, left, right = _ink_box(ink)
+    return ink[top:bottom, left:right]
+
+
+def _hollow_stroke_holes(mask: np.ndarray) -> np.ndarray:
+    """The holes of a binary drawing that are the insides of outlined strokes (an outline font, a digit drawn
+    as its contour, a sketch of doubled lines), to be filled, as opposed to a digit's own loops.
+
+    The inside of an outlined stroke is a long band of even width, at most OUTLINED_MAX_WIDTH of the drawing
+    wide, edged by lines much thinner than itself; a loop of a 0, 6, 8 or 9 is round, or oval and widest in
+    its middle, or edged by strokes about as wide as itself. Limit: a hairline 0 narrower than about a third
+    of its height is as elongated as an outlined stroke and is filled (read as a thick 1)."""
+    labels, count = _holes(mask)
+    if not count:
+        return np.zeros_like(mask)
+    line = _stroke_width(mask)
+    area = np.bincount(labels.ravel(), minlength=count + 1).astype(np.float64)
+    padded = np.pad(mask, 1)
+    next_to_ink = padded[:-2, 1:-1] | padded[2:, 1:-1] | padded[1:-1, :-2] | padded[1:-1, 2:]
+    outline = np.bincount(labels[next_to_ink & (labels > 0)], minlength=count + 1).astype(np.float64)
+    half_outline = np.maximum(outline / 2.0, 1.0)
+    thickness = area / half_outline  # a band of length L and width w: L*w / L
+    fill = (
+        (thickness <= OUTLINED_MAX_WIDTH * max(mask.shape))
+        & (line <= OUTLINED_MAX_LINE * thickness)
+        & (half_outline >= OUTLINED_MIN_ELONGATION * thickness)
+    )
+    doubtful = fill & (half_outline < OUTLINED_SURE_ELONGATION * thickness)
+    if doubtful[1:].any():
+        # Elongated, but no more than an oval loop (a narrow 0) can be: filled only if of even width, as a
+        # stroke is, where an oval is about half again as wide in its middle as on average.
+        widest = _widest_inside(np.where(doubtful[labels], labels, 0), count)
+        fill &= ~doubtful | (widest <= OUTLINED_MAX_WIDEST * thickness)
+    fill[0] = False
+    filled: np.ndarray = fill[labels]
+    return filled
+
+
+def _widest_inside(labels: np.ndarray, count: int) -> np.ndarray:
+    """For each label 0..count, about the diameter of the widest disc that fits in its pixels: twice the
+    number of erosions it survives, less one (erosions alternate between a square and a cross, an octagon
+    close to a disc)."""
+    widest = np.zeros(count + 1)
+    remaining = labels > 0
+    erosions = 0
+    while remaining.any():
+        widest[np.bincount(labels[remaining], minlength=count + 1) > 0] = 2 * erosions + 1
+        erosions += 1
+        padded = np.pad(remaining, 1)
+        eroded = padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+        if erosions % 2 == 0:
+            eroded &= padded[:-2, :-2] & padded[:-2, 2:] & padded[2:, :-2] & padded[2:, 2:]
+        remaining = eroded
+    return widest
+
+
+def _holes(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Labels 1..n of the holes of a binary drawing (4-connected background regions that do not reach the
+    image's edge), 0 elsewhere, and n. Found by merging the background's runs row by row (union-find), a few
+    hundred runs where a pixel-by-pixel flood fill would visit tens of thousands of pixels in Python."""
+    height, width = mask.shape
+    edges = np.diff(np.pad(~mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    run_rows, run_starts = np.nonzero(edges == 1)  # a run holds columns start to end - 1
+    run_ends = np.nonzero(edges == -1)[1]
+    starts, ends = run_starts.tolist(), run_ends.tolist()
+    parent = list(range(len(starts)))
+
+    def root(run: int) -> int:
+        while parent[run] != run:
+            parent[run] = parent[parent[run]]
+            run = parent[run]
+        return run
+
+    first_of_row = np.searchsorted(run_rows, np.arange(height + 1)).tolist()
+    for row in range(1, height):
+        above, above_end = first_of_row[row - 1], first_of_row[row]
+        here, here_end = first_of_row[row], first_of_row[row + 1]
+        while above < above_end and here < here_end:
+            if starts[above] < ends[here] and starts[here] < ends[above]:
+                a, b = root(above), root(here)
+                parent[max(a, b)] = min(a, b)
+            if ends[above] < ends[here]:
+                above += 1
+            else:
+                here += 1
+    roots = [root(run) for run in range(len(starts))]
+    open_roots = {
+        roots[run]
+        for run in range(len(starts))
+        if run_rows[run] in (0, height - 1) or starts[run] == 0 or ends[run] == width
+    }
+    hole_ids: dict[int, int] = {}
+    labels = np.zeros((height, width), dtype=np.int32)
+    for run, run_root in enumerate(roots):
+        if run_root not in open_roots:
+            labels[run_rows[run], starts[run] : ends[run]] = hole_ids.setdefault(run_root, len(hole_ids) + 1)
+    return labels, len(hole_ids)
 
 
 def _stroke_width(mask: np.ndarray) -> float:
@@ -252,7 +371,9 @@ def _centre_by_mass(small: np.ndarray) -> np.ndarray:
     rows, columns = np.indices(small.shape)
     centre_row = float((rows * small).sum()) / total
     centre_column = float((columns * small).sum()) / total
-    middle = (FRAME_SIDE - 1) / 2.0
+    middle = (
+        FRAME_SIDE / 2.0
+    )  # MNIST's mean centre of mass: 14.0 in rows and columns (measured on 2,000 validation digits)
     top = int(np.clip(round(middle - centre_row), 0, FRAME_SIDE - height))
     left = int(np.clip(round(middle - centre_column), 0, FRAME_SIDE - width))
     frame = np.zeros((FRAME_SIDE, FRAME_SIDE), dtype=np.float32)

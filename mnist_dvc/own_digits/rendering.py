@@ -10,7 +10,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Style:
     digit_side: int  # the 28x28 digit is drawn this big
     ink: tuple[int, int, int]
     paper: tuple[int, int, int] | None  # None: transparent
-    stroke: str  # "as is", "thin" or "thick"
+    stroke: str  # "as is", "thin", "thick" or "hollow" (each stroke drawn as its outline, as outline fonts are)
     suffix: str
     noise: float = 0.0  # standard deviation of added grey noise (a photo's grain)
     shade: float = 0.0  # how much darker the far corner is than the lit one (uneven light on a photo), 0-1
@@ -34,6 +34,7 @@ STYLES = (
     Style("black-on-transparent-png", (200, 200), 120, (0, 0, 0), None, "as is", ".png"),
     Style("fine-pen-on-big-canvas-png", (400, 400), 300, (0, 0, 0), (255, 255, 255), "thin", ".png"),
     Style("thick-marker-png", (120, 120), 90, (0, 0, 0), (255, 255, 255), "thick", ".png"),
+    Style("hollow-outline-png", (200, 200), 150, (0, 0, 0), (255, 255, 255), "hollow", ".png"),
     Style("light-grey-on-dark-grey-jpeg", (90, 120), 60, (200, 200, 200), (70, 70, 70), "as is", ".jpg", noise=4.0),
     Style(
         "pencil-photo-in-uneven-light-jpeg",
@@ -56,13 +57,15 @@ def render(digit: np.ndarray, style: Style, seed: int) -> Image.Image:
     ink_image = Image.fromarray(digit.reshape(28, 28)).resize((side, side), Image.Resampling.BICUBIC)
     scale = side / 28
     if style.stroke == "thin":  # a fine pen: strokes of about 1/20 of the digit's height (MNIST's: about 1/8)
-        # Drawn along the digit's centre line, as a pen goes: thinning the thick strokes by erosion instead
-        # breaks their thin parts apart, which no pen does.
-        centre_line = centre_line_of(np.asarray(ink_image) > 128)
-        pen = Image.fromarray(np.where(centre_line, 255, 0).astype(np.uint8))
+        pen = Image.fromarray(np.where(fine_pen_path(np.asarray(ink_image) > 128), 255, 0).astype(np.uint8))
         ink_image = pen.filter(ImageFilter.MaxFilter(_odd(scale * 1.4))).filter(ImageFilter.GaussianBlur(1.0))
     elif style.stroke == "thick":
         ink_image = ink_image.filter(ImageFilter.MaxFilter(_odd(scale * 1.5)))
+    elif style.stroke == "hollow":  # the stroke widened a little, then only its edge inked, a line of ~1/40 height
+        solid = ink_image.point(lambda level: 255 if level > 128 else 0).filter(ImageFilter.MaxFilter(_odd(scale)))
+        inside = solid.filter(ImageFilter.MinFilter(_odd(scale * 0.5)))
+        edge = np.asarray(solid, dtype=np.int16) - np.asarray(inside, dtype=np.int16)
+        ink_image = Image.fromarray(edge.clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8))
     width, height = style.canvas
     left = int(rng.integers(0, width - side + 1))
     top = int(rng.integers(0, height - side + 1))
@@ -86,11 +89,36 @@ def render(digit: np.ndarray, style: Style, seed: int) -> Image.Image:
     return image.convert("P", palette=Image.Palette.ADAPTIVE, colors=64) if style.suffix == ".gif" else image
 
 
-def centre_line_of(mask: np.ndarray) -> np.ndarray:
-    """The one-pixel centre line of a binary drawing (Zhang and Suen's thinning, 1984): outline pixels are peeled
-    in two alternating sub-steps while keeping every stroke connected and its ends in place."""
+def fine_pen_path(mask: np.ndarray) -> np.ndarray:
+    """Where a fine pen goes to draw the digit of a thick pen's binary `mask`: along the centre line of its
+    strokes (thinning the strokes by erosion instead breaks their thin parts apart, which no pen does), and
+    around the edge of its blobs, the places much wider than a stroke (a loop the thick pen filled in, strokes
+    drawn over each other): a fine pen draws that loop, where a centre line would be one bare line."""
+    width = _stroke_width(mask)
+    blob_side = _odd(width * 1.4)
+    image = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8))
+    blobs = image.filter(ImageFilter.MinFilter(blob_side)).filter(ImageFilter.MaxFilter(blob_side))
+    inside_blobs = np.asarray(blobs.filter(ImageFilter.MinFilter(3))) > 0
+    blob_edges = (np.asarray(blobs) > 0) & ~inside_blobs
+    return (thinned(mask) & ~inside_blobs) | blob_edges
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary drawing: its area over half its outline."""
+    padded = np.pad(mask, 1)
+    interior = padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    outline = int(mask.sum()) - int(interior.sum())
+    return float(mask.sum()) / max(outline / 2.0, 1.0)
+
+
+def thinned(mask: np.ndarray, max_passes: int | None = None) -> np.ndarray:
+    """A binary drawing thinned by Zhang and Suen's method (1984): outline pixels are peeled in two alternating
+    sub-steps while keeping every stroke connected and its ends in place. With `max_passes`, each side loses at
+    most that many pixels; without, what is left is the one-pixel centre line."""
     lines = mask.astype(np.uint8)
-    while True:
+    passes = 0
+    while max_passes is None or passes < max_passes:
+        passes += 1
         changed = False
         for step in (0, 1):
             padded = np.pad(lines, 1)
@@ -110,7 +138,24 @@ def centre_line_of(mask: np.ndarray) -> np.ndarray:
                 lines[peel] = 0
                 changed = True
         if not changed:
-            return lines.astype(bool)
+            break
+    return lines.astype(bool)
+
+
+def render_typed(font: Path, digit: int, size: int, hollow: bool, seed: int) -> Image.Image:
+    """The digit typed in `font` (a TrueType or OpenType file) `size` pixels high, black on white, at a seeded
+    place, slightly turned; `hollow` draws only the glyph's outline, as an outline font does."""
+    rng = np.random.default_rng(seed)
+    typeface = ImageFont.truetype(str(font), size)
+    canvas = Image.new("L", (size * 2, size * 2), 255)
+    place = (int(rng.integers(size // 4, size // 2)), int(rng.integers(size // 8, size // 3)))
+    if hollow:  # the glyph filled with paper over a stroke of ink around its edge
+        ImageDraw.Draw(canvas).text(
+            place, str(digit), font=typeface, fill=255, stroke_width=max(1, size // 40), stroke_fill=0
+        )
+    else:
+        ImageDraw.Draw(canvas).text(place, str(digit), font=typeface, fill=0)
+    return canvas.rotate(float(rng.uniform(-4.0, 4.0)), resample=Image.Resampling.BILINEAR, fillcolor=255)
 
 
 def save_rendered(digit: np.ndarray, style: Style, seed: int, path: Path) -> Path:

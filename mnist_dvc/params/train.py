@@ -29,6 +29,7 @@ class TrainParams:
     max_rotation_degrees: float
     max_zoom: float
     max_shift_pixels: float
+    max_elastic_pixels: float
 
     def __post_init__(self) -> None:
         renamed = " (`seed` is now called `tutorial`)" if self.model == "seed" else ""
@@ -63,4 +64,10 @@ class TrainParams:
             "train.max_shift_pixels",
             "a number of pixels in [0, 14]",
             self.max_shift_pixels,
+        )
+        check(
+            0.0 <= self.max_elastic_pixels <= 5.0,
+            "train.max_elastic_pixels",
+            "a number of pixels in [0, 5]",
+            self.max_elastic_pixels,
         )
