@@ -288,7 +288,15 @@ def test_ctrl_c_stops_every_task_and_lists_no_experiment(team: tuple[Path, Path,
     command = [sys.executable, "-m", "mnist_dvc.sweep.command", "run", "-S", "train.random_seed=3,4"]
     command += ["--workers", "2", "--name", "stopped", "--repo", str(repo)]
     process = subprocess.Popen(
-        command, cwd=PROJECT_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # As in a terminal: a test run started in the background of a non-interactive shell (`cmd &`) has
+        # SIGINT ignored, which its children inherit, and Python then never turns SIGINT into KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     while not _trainings_under(process.pid) and time.monotonic() < deadline:
