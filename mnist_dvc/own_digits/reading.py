@@ -236,7 +236,7 @@ def _with_mnist_stroke(box: np.ndarray) -> np.ndarray:
     if hollow.any():  # outlined strokes filled in: the model knows digits drawn with solid strokes
         image = Image.fromarray(np.where(hollow, 255, np.asarray(image)).astype(np.uint8), mode="L")
         mask = mask | hollow
-    width = _stroke_width(mask)
+    width = stroke_width(mask)
     target = MNIST_STROKE * WORKING_SIDE / BOX_SIDE
     if width and width < THIN_BELOW * target:
         # Widened on a margin: a pen's stroke adds half its width beyond the ends of the line, and MNIST's box
@@ -263,7 +263,7 @@ def _hollow_stroke_holes(mask: np.ndarray) -> np.ndarray:
     labels, count = _holes(mask)
     if not count:
         return np.zeros_like(mask)
-    line = _stroke_width(mask)
+    line = stroke_width(mask)
     area = np.bincount(labels.ravel(), minlength=count + 1).astype(np.float64)
     padded = np.pad(mask, 1)
     next_to_ink = padded[:-2, 1:-1] | padded[2:, 1:-1] | padded[1:-1, :-2] | padded[1:-1, 2:]
@@ -347,7 +347,7 @@ def _holes(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, len(hole_ids)
 
 
-def _stroke_width(mask: np.ndarray) -> float:
+def stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width of a binary drawing: its area over half its outline (a stroke of length L, width w:
     L*w / L)."""
     area = int(mask.sum())

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from mnist_dvc.own_digits.reading import stroke_width
+
 
 @dataclasses.dataclass(frozen=True)
 class Style:
@@ -94,7 +96,7 @@ def fine_pen_path(mask: np.ndarray) -> np.ndarray:
     strokes (thinning the strokes by erosion instead breaks their thin parts apart, which no pen does), and
     around the edge of its blobs, the places much wider than a stroke (a loop the thick pen filled in, strokes
     drawn over each other): a fine pen draws that loop, where a centre line would be one bare line."""
-    width = _stroke_width(mask)
+    width = stroke_width(mask)
     blob_side = _odd(width * 1.4)
     image = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8))
     blobs = image.filter(ImageFilter.MinFilter(blob_side)).filter(ImageFilter.MaxFilter(blob_side))
@@ -103,22 +105,11 @@ def fine_pen_path(mask: np.ndarray) -> np.ndarray:
     return (thinned(mask) & ~inside_blobs) | blob_edges
 
 
-def _stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width of a binary drawing: its area over half its outline."""
-    padded = np.pad(mask, 1)
-    interior = padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
-    outline = int(mask.sum()) - int(interior.sum())
-    return float(mask.sum()) / max(outline / 2.0, 1.0)
-
-
-def thinned(mask: np.ndarray, max_passes: int | None = None) -> np.ndarray:
-    """A binary drawing thinned by Zhang and Suen's method (1984): outline pixels are peeled in two alternating
-    sub-steps while keeping every stroke connected and its ends in place. With `max_passes`, each side loses at
-    most that many pixels; without, what is left is the one-pixel centre line."""
+def thinned(mask: np.ndarray) -> np.ndarray:
+    """The one-pixel centre line of a binary drawing (Zhang and Suen's thinning, 1984): outline pixels are peeled
+    in two alternating sub-steps while keeping every stroke connected and its ends in place."""
     lines = mask.astype(np.uint8)
-    passes = 0
-    while max_passes is None or passes < max_passes:
-        passes += 1
+    while True:
         changed = False
         for step in (0, 1):
             padded = np.pad(lines, 1)
@@ -138,8 +129,7 @@ def thinned(mask: np.ndarray, max_passes: int | None = None) -> np.ndarray:
                 lines[peel] = 0
                 changed = True
         if not changed:
-            break
-    return lines.astype(bool)
+            return lines.astype(bool)
 
 
 def render_typed(font: Path, digit: int, size: int, hollow: bool, seed: int) -> Image.Image:
