@@ -81,7 +81,7 @@ bench-serve: install  ## the server of make serve under load and hostile input: 
 bench-sweep: install  ## a 4-point sweep with 1 and 2 local Dask workers against dvc queue -j 2: wall times and model md5s (after make repro)
 	$(BIN)/python -m bench.sweep $(ARGS)
 
-ensemble: install  ## train our recipe with seeds 0-7 and average the 8 models: each seed's test accuracy and the ensemble's (about 30 minutes)
+ensemble: install  ## train our recipe with seeds 0-4 and average the 5 models: each seed's test accuracy and the ensemble's (about 25 minutes)
 	$(BIN)/python -m bench.ensemble
 
 clean-venv:

@@ -12,6 +12,11 @@ Besides the plain validation accuracy, every run also records, at no training co
 
     .venv/bin/python -m bench.accuracy_trials --name elastic-2 --seeds 0 1 2 -S train.max_elastic_pixels=2
     .venv/bin/python -m bench.accuracy_trials --table
+    .venv/bin/python -m bench.accuracy_trials --record epochs-16-p   # the chosen recipe's validation figures
+
+`--record NAME` writes NAME's runs as metrics/recipe_validation.json, which `dvc metrics show` lists: the
+default recipe's final model trains on the validation images too (`train.include_validation`), so the
+validation figures that chose it are these runs', on the training split alone.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench/accuracy_trials.jsonl"
 TABLE = ROOT / "bench/accuracy_trials.md"
+RECIPE_VALIDATION = ROOT / "metrics/recipe_validation.json"
+# Each run's validation probabilities (plain, final weights), for ensembles chosen on validation (`--ensemble`).
+PROBABILITIES = ROOT / "bench/work/trial_probabilities"
 TTA_SHIFTS = {
     "tta5": [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)],
     "tta9": [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)],
@@ -49,8 +57,8 @@ def shifted(images: np.ndarray, rows: int, columns: int) -> np.ndarray:
     return out
 
 
-def scores(model: Any, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Validation accuracy, plain and with each set of shifted views averaged."""
+def scores(model: Any, images: np.ndarray, labels: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+    """Validation accuracy, plain and with each set of shifted views averaged; and the plain probabilities."""
     by_shift = {
         shift: model.predict(shifted(images, *shift), batch_size=1024, verbose=0) for shift in TTA_SHIFTS["tta9"]
     }
@@ -58,7 +66,24 @@ def scores(model: Any, images: np.ndarray, labels: np.ndarray) -> dict[str, floa
     for name, shifts in TTA_SHIFTS.items():
         mean = np.mean([by_shift[shift] for shift in shifts], axis=0)
         result[name] = float(np.mean(mean.argmax(axis=1) == labels))
-    return result
+    return result, by_shift[(0, 0)]
+
+
+def probabilities_path(name: str, seed: int) -> Path:
+    return PROBABILITIES / f"{name}-seed{seed}.npy"
+
+
+def ensemble_curve(name: str, seeds: list[int], labels: np.ndarray) -> list[tuple[int, float, float]]:
+    """(seed, its validation accuracy, accuracy of the mean probabilities of it and the seeds before it)."""
+    total = np.zeros((len(labels), 10))
+    curve = []
+    for seed in seeds:
+        member = np.load(probabilities_path(name, seed))
+        total += member
+        curve.append(
+            (seed, float(np.mean(member.argmax(axis=1) == labels)), float(np.mean(total.argmax(axis=1) == labels)))
+        )
+    return curve
 
 
 def run_one(name: str, seed: int, overrides: dict[str, Any], ema: float, train_images: int) -> dict[str, Any]:
@@ -100,7 +125,10 @@ def run_one(name: str, seed: int, overrides: dict[str, Any], ema: float, train_i
         "train_seconds": round(seconds, 1),
         "final_weights_val_accuracy": round(float(history["val_accuracy"][-1]), 6),
     }
-    record.update({f"val_{key}": round(value, 6) for key, value in scores(model, val.images, val.labels).items()})
+    accuracies, probabilities = scores(model, val.images, val.labels)
+    record.update({f"val_{key}": round(value, 6) for key, value in accuracies.items()})
+    PROBABILITIES.mkdir(parents=True, exist_ok=True)
+    np.save(probabilities_path(name, seed), probabilities)
     keras.backend.clear_session()
     return record
 
@@ -123,7 +151,7 @@ def table(records: list[dict[str, Any]]) -> str:
         " `python -m bench.accuracy_trials` on 2 CPU cores. Test-time augmentation (TTA) columns average the"
         " probabilities of shifted copies.",
         "",
-        "| recipe | changes from params.yaml | seeds | val accuracy: mean (min-max) | with TTA-5 | with TTA-9 "
+        "| recipe | train params changed | seeds | val accuracy: mean (min-max) | with TTA-5 | with TTA-9 "
         "| train s (mean) |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -153,6 +181,24 @@ def table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def recipe_validation(name: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The validation figures of recipe `name`'s runs, for metrics/recipe_validation.json."""
+    runs = [record for record in records if record["name"] == name]
+    if not runs:
+        raise SystemExit(f"{RESULTS}: expected runs of the recipe {name!r}. Received: none")
+    accuracies = [run["val_plain"] for run in runs]
+    return {
+        "recipe": name,
+        "overrides": runs[0]["overrides"],
+        "seeds": [run["seed"] for run in runs],
+        "training_images": runs[0]["train_images"],
+        "val_accuracy_mean": round(float(np.mean(accuracies)), 6),
+        "val_accuracy_min": round(min(accuracies), 6),
+        "val_accuracy_max": round(max(accuracies), 6),
+        "measured_by": "python -m bench.accuracy_trials (bench/accuracy_trials.md)",
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name")
@@ -162,7 +208,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-images", type=int, default=0, help="train on the first N images only")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--table", action="store_true")
+    parser.add_argument("--record", metavar="NAME", help="write NAME's runs as metrics/recipe_validation.json")
+    parser.add_argument(
+        "--ensemble", action="store_true", help="print the validation accuracy of --name's --seeds averaged in order"
+    )
     args = parser.parse_args(argv)
+    if args.ensemble:
+        from mnist_dvc.formats.prepared_arrays import read_prepared
+
+        labels = read_prepared(ROOT / "data/prepared", "val").labels
+        print(f"{args.name}: member seed, its val accuracy, val accuracy of the members so far averaged")
+        for seed, alone, together in ensemble_curve(args.name, args.seeds, labels):
+            print(f"  {seed}  {alone * 100:.2f}%  {together * 100:.2f}%")
+        return 0
+    if args.record:
+        records = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+        text = json.dumps(recipe_validation(args.record, records), indent=2) + "\n"
+        RECIPE_VALIDATION.write_text(text)
+        print(text)
+        return 0
     if args.table:
         records = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
         text = table(records)

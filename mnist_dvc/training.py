@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mnist_dvc.digit_arrays import NUM_CLASSES
+from mnist_dvc.digit_arrays import NUM_CLASSES, LabelledImages
 from mnist_dvc.model.architectures import Augmentation, build_compact_model, build_tutorial_model
 from mnist_dvc.params.train import TrainParams
 
@@ -67,12 +67,13 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """Logs one dense line per epoch and the curves to dvclive (train/ and val/ loss and accuracy)."""
+    """Logs one dense line per epoch and the curves to dvclive (train/ and, when validated, val/ loss and accuracy)."""
 
-    def __init__(self, live: Any, total_epochs: int) -> None:
+    def __init__(self, live: Any, total_epochs: int, validated: bool = True) -> None:
         super().__init__()
         self.live = live
         self.total_epochs = total_epochs
+        self.validated = validated
         self.started = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -80,20 +81,31 @@ class EpochLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}
-        for split, prefix in (("train", ""), ("val", "val_")):
+        splits = (("train", ""), ("val", "val_")) if self.validated else (("train", ""),)
+        for split, prefix in splits:
             for name in ("loss", "accuracy"):
                 self.live.log_metric(f"{split}/{name}", float(logs[prefix + name]))
         self.live.next_step()
+        validation = f"  val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}" if self.validated else ""
         logger.info(
-            "epoch %d/%d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f  %.0fs",
+            "epoch %d/%d  loss %.4f  acc %.4f%s  %.0fs",
             epoch + 1,
             self.total_epochs,
             logs["loss"],
             logs["accuracy"],
-            logs["val_loss"],
-            logs["val_accuracy"],
+            validation,
             time.perf_counter() - self.started,
         )
+
+
+def fitting_images(
+    train: LabelledImages, val: LabelledImages, include_validation: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels the model is fitted on: the training split, and with `include_validation`
+    the validation split after it (the shuffle mixes them)."""
+    if not include_validation:
+        return train.images, train.labels
+    return np.concatenate([train.images, val.images]), np.concatenate([train.labels, val.labels])
 
 
 def training_batches(images: np.ndarray, labels: np.ndarray, batch_size: int, random_seed: int) -> tf.data.Dataset:
@@ -107,12 +119,13 @@ def fit(
     model: keras.Model,
     train_x: np.ndarray,
     train_y: np.ndarray,
-    val_x: np.ndarray,
-    val_y: np.ndarray,
+    val_x: np.ndarray | None,
+    val_y: np.ndarray | None,
     params: TrainParams,
     callbacks: list[keras.callbacks.Callback],
 ) -> dict[str, list[float]]:
-    """Train in place and return the per-epoch history. With early stopping, the best-`val_loss` weights are kept."""
+    """Train in place and return the per-epoch history. With early stopping, the best-`val_loss` weights are kept.
+    `val_x` None: no validation (the history has no val_ keys)."""
     if params.early_stopping_patience:
         callbacks = [
             *callbacks,
@@ -124,7 +137,9 @@ def fit(
     # array adapter makes TensorFlow print alarming (harmless) graph-version errors.
     history = model.fit(
         training_batches(train_x, train_y, params.batch_size, params.random_seed),
-        validation_data=tf.data.Dataset.from_tensor_slices((val_x, one_hot(val_y))).batch(1024),
+        validation_data=None
+        if val_x is None or val_y is None
+        else tf.data.Dataset.from_tensor_slices((val_x, one_hot(val_y))).batch(1024),
         epochs=params.epochs,
         shuffle=False,  # the dataset reshuffles itself, with its own seed
         verbose=0,
@@ -134,13 +149,18 @@ def fit(
     return per_epoch
 
 
-def summarise_history(history: dict[str, list[float]], early_stopping: bool) -> dict[str, Any]:
-    """Which epoch's weights were kept and its validation figures (no timings: this file must be reproducible)."""
+def summarise_history(history: dict[str, list[float]], early_stopping: bool, training_images: int) -> dict[str, Any]:
+    """Which epoch's weights were kept, how many images trained them, and the kept epoch's validation figures
+    when there was validation (no timings: this file must be reproducible)."""
+    epochs_run = len(history["loss"])
+    if "val_loss" not in history:
+        return {"epochs_run": epochs_run, "kept_epoch": epochs_run, "training_images": training_images}
     val_losses = history["val_loss"]
     kept = int(np.argmin(val_losses)) if early_stopping else len(val_losses) - 1
     return {
-        "epochs_run": len(val_losses),
+        "epochs_run": epochs_run,
         "kept_epoch": kept + 1,
+        "training_images": training_images,
         "val_loss": round(float(val_losses[kept]), 6),
         "val_accuracy": round(float(history["val_accuracy"][kept]), 6),
     }

@@ -4,6 +4,11 @@ Two recipes share this one stage: `model: tutorial` with a constant learning rat
 rebuilds the tutorial's model and procedure for comparison; `model: compact` with augmentation and a
 warm-up + cosine schedule is the project's default. Training curves are logged per epoch with dvclive;
 the saved model file depends only on the weights and architecture (see `mnist_dvc.model.files`).
+
+With `include_validation` (the default recipe's final model) the validation images are trained on too, so no
+validation score is measured: train.json records how many images trained the model and no val_ figures, and
+the val curves are written empty (a header and no epochs) so that `dvc plots show` draws the train curves
+without warning of a missing file.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from mnist_dvc.params.compute import ComputeParams
 from mnist_dvc.params.loading import load_section
 from mnist_dvc.params.train import TrainParams
 from mnist_dvc.process_setup import configure_logging, exits_cleanly_on_bad_input
-from mnist_dvc.training import EpochLogger, build_model, compile_model, fit, summarise_history
+from mnist_dvc.training import EpochLogger, build_model, compile_model, fit, fitting_images, summarise_history
 
 logger = logging.getLogger("stages.train")
 
@@ -43,8 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     val = read_prepared(args.prepared_dir, "val")
     logger.info("train %s, val %s", train.images.shape, val.images.shape)
 
+    fit_x, fit_y = fitting_images(train, val, params.include_validation)
+    validated = not params.include_validation
+    logger.info(
+        "fitting on %d images%s",
+        len(fit_y),
+        "" if validated else " (training and validation splits: no validation score)",
+    )
+
     model = build_model(params)
-    steps_per_epoch = -(-len(train.labels) // params.batch_size)
+    steps_per_epoch = -(-len(fit_y) // params.batch_size)
     compile_model(model, params, steps_per_epoch)
     logger.info("model %s: %d parameters", model.name, model.count_params())
 
@@ -57,21 +70,39 @@ def main(argv: list[str] | None = None) -> int:
             Live(dir=str(staging), dvcyaml=False, save_dvc_exp=False, report=None) as live,
         ):
             history = fit(
-                model, train.images, train.labels, val.images, val.labels, params, [EpochLogger(live, params.epochs)]
+                model,
+                fit_x,
+                fit_y,
+                val.images if validated else None,
+                val.labels if validated else None,
+                params,
+                [EpochLogger(live, params.epochs, validated=validated)],
             )
+            if not validated:
+                write_empty_validation_curves(staging)
         logger.info("trained in %.1fs", time.perf_counter() - started)
-        summary = summarise_history(history, early_stopping=params.early_stopping_patience > 0)
+        summary = summarise_history(
+            history, early_stopping=params.early_stopping_patience > 0, training_images=len(fit_y)
+        )
         save_model(model, args.model_out)
         write_text_atomically(args.summary_out, json.dumps(summary, indent=2) + "\n")
     logger.info(
-        "kept epoch %d (val_accuracy %.4f); wrote %s, %s and %s",
+        "kept epoch %d (%s); wrote %s, %s and %s",
         summary["kept_epoch"],
-        summary["val_accuracy"],
+        f"val_accuracy {summary['val_accuracy']:.4f}" if "val_accuracy" in summary else "no validation",
         args.model_out,
         args.log_dir,
         args.summary_out,
     )
     return 0
+
+
+def write_empty_validation_curves(log_dir: Path) -> None:
+    """The val curves as dvclive lays them out, with no epochs: dvc.yaml's plots name these files."""
+    for name in ("loss", "accuracy"):
+        path = log_dir / "plots/metrics/val" / f"{name}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"step\t{name}\n")
 
 
 if __name__ == "__main__":

@@ -293,6 +293,7 @@ def mnist_model_and_digits() -> tuple[keras.Model, np.ndarray, np.ndarray]:
         max_zoom=0.1,
         max_shift_pixels=2.0,
         max_elastic_pixels=0.0,
+        include_validation=False,
     )
     configure_tensorflow(params.random_seed, ComputeParams(portable_kernels=True, threads=0))
     model = build_compact_model(augmentation(params), params.random_seed)

@@ -111,6 +111,8 @@ def test_wrong_types_are_refused(schema: type, key: str, value: Any, message: st
         (TrainParams, "max_zoom", -0.1, r"train.max_zoom must be a fraction in \[0, 1\)"),
         (TrainParams, "max_shift_pixels", 20.0, r"train.max_shift_pixels must be a number of pixels"),
         (TrainParams, "max_elastic_pixels", 9.0, r"train.max_elastic_pixels must be a number of pixels in \[0, 5\]"),
+        # params.yaml trains on the validation images too: early stopping has no validation loss to watch
+        (TrainParams, "early_stopping_patience", 3, r"train.early_stopping_patience must be 0 when train.include_v"),
         (ComputeParams, "threads", -1, r"compute.threads must be 0 \(one per available CPU\)"),
         (EvaluateParams, "batch_size", 0, r"evaluate.batch_size must be a positive integer"),
         (EvaluateParams, "max_misclassified_shown", -1, r"evaluate.max_misclassified_shown must be"),

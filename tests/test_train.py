@@ -29,6 +29,7 @@ TINY = TrainParams(
     max_zoom=0.05,
     max_shift_pixels=1.0,
     max_elastic_pixels=0.0,
+    include_validation=False,
 )
 COMPUTE = {"portable_kernels": True, "threads": 1}
 
@@ -53,14 +54,20 @@ def test_constant_schedule_is_the_learning_rate() -> None:
 
 
 def test_summary_keeps_the_best_epoch_with_early_stopping() -> None:
-    history = {"val_loss": [0.5, 0.2, 0.3], "val_accuracy": [0.8, 0.95, 0.9]}
-    assert summarise_history(history, early_stopping=True) == {
+    history = {"loss": [0.9, 0.4, 0.3], "val_loss": [0.5, 0.2, 0.3], "val_accuracy": [0.8, 0.95, 0.9]}
+    assert summarise_history(history, early_stopping=True, training_images=40) == {
         "epochs_run": 3,
         "kept_epoch": 2,
+        "training_images": 40,
         "val_loss": 0.2,
         "val_accuracy": 0.95,
     }
-    assert summarise_history(history, early_stopping=False)["kept_epoch"] == 3
+    assert summarise_history(history, early_stopping=False, training_images=40)["kept_epoch"] == 3
+
+
+def test_summary_without_validation_has_no_validation_figures() -> None:
+    summary = summarise_history({"loss": [0.9, 0.4]}, early_stopping=False, training_images=50)
+    assert summary == {"epochs_run": 2, "kept_epoch": 2, "training_images": 50}
 
 
 def write_prepared_digits(folder: Path) -> None:
@@ -101,6 +108,25 @@ def test_training_learns_and_logs_one_curve_point_per_epoch(tmp_path: Path) -> N
     assert summary["val_accuracy"] > 0.5  # ten classes: chance is 0.1
     curve = (tmp_path / "tutorial" / "training" / "plots" / "metrics" / "val" / "accuracy.tsv").read_text().splitlines()
     assert curve[0] == "step\taccuracy" and len(curve) == 1 + 4
+
+
+def test_include_validation_trains_on_both_splits_and_reports_no_validation_score(tmp_path: Path) -> None:
+    from mnist_dvc.formats.prepared_arrays import read_prepared
+    from mnist_dvc.formats.training_log import read_training_curves
+
+    write_prepared_digits(tmp_path / "prepared")
+    both = len(read_prepared(tmp_path / "prepared", "train").labels) + len(
+        read_prepared(tmp_path / "prepared", "val").labels
+    )
+    held_out_model, held_out = run_train(tmp_path, "held-out", TINY)
+    all_model, on_all = run_train(tmp_path, "all", dataclasses.replace(TINY, include_validation=True))
+    assert on_all == {"epochs_run": 3, "kept_epoch": 3, "training_images": both}
+    assert held_out["training_images"] < both and "val_accuracy" in held_out
+    assert all_model != held_out_model  # the validation images were fitted on
+    curves = read_training_curves(tmp_path / "all" / "training")
+    assert sorted(curves) == ["accuracy", "loss"] and len(curves["loss"]) == 3
+    val_curve = tmp_path / "all" / "training" / "plots" / "metrics" / "val" / "loss.tsv"
+    assert val_curve.read_text() == "step\tloss\n"  # no epochs: dvc.yaml's plot still finds its file
 
 
 def test_training_repeats_bit_for_bit(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """The training curves that train logs with dvclive (`metrics/training/`), read back for the charts.
 
 dvclive writes one TSV per curve, `<log dir>/plots/metrics/{train,val}/{loss,accuracy}.tsv`, each with
-the header `step<TAB><name>` and one row per epoch, steps counting from 0.
+the header `step<TAB><name>` and one row per epoch, steps counting from 0. A run without validation (the
+train stage with `include_validation`) leaves the val curves with a header and no rows.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from mnist_dvc.errors import PipelineError
 from mnist_dvc.input_files import read_input_bytes
 
 # Keras's history keys, and the dvclive curve each is logged as.
-CURVES = {"loss": "train/loss", "accuracy": "train/accuracy", "val_loss": "val/loss", "val_accuracy": "val/accuracy"}
+TRAIN_CURVES = {"loss": "train/loss", "accuracy": "train/accuracy"}
+VALIDATION_CURVES = {"val_loss": "val/loss", "val_accuracy": "val/accuracy"}
+CURVES = {**TRAIN_CURVES, **VALIDATION_CURVES}
 
 
-def read_curve(path: Path) -> list[float]:
+def read_curve(path: Path, may_be_empty: bool = False) -> list[float]:
     """One curve's values in step order, checking the TSV is what dvclive writes."""
     payload = read_input_bytes(path, "a dvclive curve (run the train stage)")
     try:
@@ -42,15 +45,25 @@ def read_curve(path: Path) -> list[float]:
         if step != len(values):
             raise PipelineError(f"{path}, line {number}: expected step {len(values)}. Received: {step}")
         values.append(value)
-    if not values:
+    if not values and not may_be_empty:
         raise PipelineError(f"{path}: expected at least one epoch. Received: none")
     return values
 
 
 def read_training_curves(log_dir: Path) -> dict[str, list[float]]:
-    """{'loss': [...], 'accuracy': [...], 'val_loss': [...], 'val_accuracy': [...]}, one value per epoch."""
-    curves = {key: read_curve(log_dir / "plots/metrics" / f"{curve}.tsv") for key, curve in CURVES.items()}
+    """{'loss': [...], 'accuracy': [...], 'val_loss': [...], 'val_accuracy': [...]}, one value per epoch; without
+    the val_ keys when the run had no validation (both val curves empty)."""
+    folder = log_dir / "plots/metrics"
+    curves = {key: read_curve(folder / f"{curve}.tsv") for key, curve in TRAIN_CURVES.items()}
+    validation = {
+        key: read_curve(folder / f"{curve}.tsv", may_be_empty=True) for key, curve in VALIDATION_CURVES.items()
+    }
+    if any(validation.values()):
+        curves.update(validation)
     lengths = {key: len(values) for key, values in curves.items()}
     if len(set(lengths.values())) != 1:
-        raise PipelineError(f"{log_dir}: expected every curve to have one value per epoch. Received: {lengths}")
+        raise PipelineError(
+            f"{log_dir}: expected every curve to have one value per epoch (or both val curves none). "
+            f"Received: {lengths}"
+        )
     return curves

@@ -30,6 +30,7 @@ class TrainParams:
     max_zoom: float
     max_shift_pixels: float
     max_elastic_pixels: float
+    include_validation: bool
 
     def __post_init__(self) -> None:
         renamed = " (`seed` is now called `tutorial`)" if self.model == "seed" else ""
@@ -70,4 +71,11 @@ class TrainParams:
             "train.max_elastic_pixels",
             "a number of pixels in [0, 5]",
             self.max_elastic_pixels,
+        )
+        check(
+            not (self.include_validation and self.early_stopping_patience),
+            "train.early_stopping_patience",
+            "0 when train.include_validation is true (early stopping watches the validation loss, and then "
+            "there is none)",
+            self.early_stopping_patience,
         )

@@ -28,12 +28,13 @@ def save_figure(figure: Figure, path: Path, dpi: int = 80) -> None:
 
 
 def draw_training_curves(history: dict[str, list[float]], path: Path) -> None:
-    """Loss and accuracy per epoch, training and validation, side by side."""
+    """Loss and accuracy per epoch, training and (when the run had it) validation, side by side."""
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     epochs = np.arange(1, len(history["loss"]) + 1)
     for axis, metric in zip(axes, ("loss", "accuracy"), strict=True):
         axis.plot(epochs, history[metric], marker="o", label="train")
-        axis.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
+        if f"val_{metric}" in history:
+            axis.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
         axis.set_xlabel("epoch")
         axis.set_title(metric)
         axis.grid(alpha=0.3)
