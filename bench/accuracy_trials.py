@@ -14,7 +14,7 @@ Besides the plain validation accuracy, every run also records, at no training co
     .venv/bin/python -m bench.accuracy_trials --table
     .venv/bin/python -m bench.accuracy_trials --record epochs-16-p   # the chosen recipe's validation figures
 
-`--record NAME` writes NAME's runs as metrics/recipe_validation.json, which `dvc metrics show` lists: the
+`--record NAME` writes NAME's runs as bench/recipe_validation.json, which `dvc metrics show` lists: the
 default recipe's final model trains on the validation images too (`train.include_validation`), so the
 validation figures that chose it are these runs', on the training split alone.
 """
@@ -36,7 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench/accuracy_trials.jsonl"
 TABLE = ROOT / "bench/accuracy_trials.md"
-RECIPE_VALIDATION = ROOT / "metrics/recipe_validation.json"
+RECIPE_VALIDATION = ROOT / "bench/recipe_validation.json"
 # Each run's validation probabilities (plain, final weights), for ensembles chosen on validation (`--ensemble`).
 PROBABILITIES = ROOT / "bench/work/trial_probabilities"
 TTA_SHIFTS = {
@@ -182,7 +182,7 @@ def table(records: list[dict[str, Any]]) -> str:
 
 
 def recipe_validation(name: str, records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The validation figures of recipe `name`'s runs, for metrics/recipe_validation.json."""
+    """The validation figures of recipe `name`'s runs, for bench/recipe_validation.json."""
     runs = [record for record in records if record["name"] == name]
     if not runs:
         raise SystemExit(f"{RESULTS}: expected runs of the recipe {name!r}. Received: none")
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-images", type=int, default=0, help="train on the first N images only")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--table", action="store_true")
-    parser.add_argument("--record", metavar="NAME", help="write NAME's runs as metrics/recipe_validation.json")
+    parser.add_argument("--record", metavar="NAME", help="write NAME's runs as bench/recipe_validation.json")
     parser.add_argument(
         "--ensemble", action="store_true", help="print the validation accuracy of --name's --seeds averaged in order"
     )

@@ -82,10 +82,10 @@ def validation_line(repo: Path, train: dict[str, Any]) -> str:
             f"  validation      {train['val_accuracy']:.2%}  (images held out of training; epoch {train['kept_epoch']} "
             f"of {train['epochs_run']} kept)"
         )
-    chosen = _read_json(repo / "metrics/recipe_validation.json")
+    chosen = _read_json(repo / "bench/recipe_validation.json")
     return (
-        f"  validation      none: trained on all {train['training_images']:,} training images ({train['epochs_run']} "
-        f"epochs); its recipe's runs on the training split: {chosen['val_accuracy_mean']:.2%}"
+        f"  validation      none (trained on all {train['training_images']:,} images, {train['epochs_run']} epochs); "
+        f"the recipe's runs without it: {chosen['val_accuracy_mean']:.2%}"
     )
 
 

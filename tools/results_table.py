@@ -55,10 +55,10 @@ def results_table(root: Path) -> str:
 
 def validation_row(root: Path, train: dict[str, Any]) -> tuple[str, str]:
     """This run's validation accuracy; or, when the model also trained on the validation images, that of the
-    runs that chose its recipe (metrics/recipe_validation.json), said as such."""
+    runs that chose its recipe (bench/recipe_validation.json), said as such."""
     if "val_accuracy" in train:
         return ("validation accuracy (held out of the training images)", f"{train['val_accuracy']:.2%}")
-    chosen = _json(root, "recipe_validation.json")
+    chosen: dict[str, Any] = json.loads((root / "bench/recipe_validation.json").read_text(encoding="utf-8"))
     return (
         f"validation accuracy of the recipe (its runs without the validation split; this model trained on all "
         f"{train['training_images']:,})",

@@ -27,7 +27,7 @@ PIPELINE_FILES = (
     "dvc.yaml",
     "params.yaml",
     # Not an output: the validation figures of the runs that chose the default recipe (dvc.yaml lists it).
-    "metrics/recipe_validation.json",
+    "bench/recipe_validation.json",
     "data/external/README.md",
     "data/external/.gitignore",
     "data/own_digits",
