@@ -24,6 +24,8 @@ def test_a_changed_metric_makes_the_results_check_fail(tmp_path: Path) -> None:
     shutil.copy(PROJECT_ROOT / "README.md", tmp_path / "README.md")
     shutil.copytree(PROJECT_ROOT / "docs", tmp_path / "docs", ignore=shutil.ignore_patterns("_build"))
     shutil.copytree(PROJECT_ROOT / "metrics", tmp_path / "metrics")
+    (tmp_path / "bench").mkdir()  # the recipe's validation figures, which the table shows
+    shutil.copy(PROJECT_ROOT / "bench/recipe_validation.json", tmp_path / "bench/recipe_validation.json")
     evaluate = json.loads((tmp_path / "metrics/evaluate.json").read_text())
     evaluate["test"]["errors"] += 1
     (tmp_path / "metrics/evaluate.json").write_text(json.dumps(evaluate))
