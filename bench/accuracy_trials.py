@@ -112,7 +112,7 @@ def run_one(name: str, seed: int, overrides: dict[str, Any], ema: float, train_i
         model.optimizer.ema_momentum = ema
         model.optimizer.ema_overwrite_frequency = None
     started = time.perf_counter()
-    history = fit(model, train_x, train_y, val.images, val.labels, params, [])
+    history = fit(model, train_x, train_y, val, params, [])
     seconds = time.perf_counter() - started
     # With use_ema, fit ends by writing the average into the weights; the last epoch's own weights scored
     # in `history` (val_accuracy is computed on them, before the swap).
@@ -199,6 +199,11 @@ def recipe_validation(name: str, records: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
+def read_records() -> list[dict[str, Any]]:
+    """Every run recorded in bench/accuracy_trials.jsonl, in order."""
+    return [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name")
@@ -222,13 +227,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {seed}  {alone * 100:.2f}%  {together * 100:.2f}%")
         return 0
     if args.record:
-        records = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+        records = read_records()
         text = json.dumps(recipe_validation(args.record, records), indent=2) + "\n"
         RECIPE_VALIDATION.write_text(text)
         print(text)
         return 0
     if args.table:
-        records = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+        records = read_records()
         text = table(records)
         TABLE.write_text(text)
         print(text)

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from mnist_dvc.digit_arrays import NUM_CLASSES, LabelledImages
+from mnist_dvc.formats.training_log import CURVES
 from mnist_dvc.model.architectures import Augmentation, build_compact_model, build_tutorial_model
 from mnist_dvc.params.train import TrainParams
 
@@ -69,11 +70,10 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
 class EpochLogger(keras.callbacks.Callback):
     """Logs one dense line per epoch and the curves to dvclive (train/ and, when validated, val/ loss and accuracy)."""
 
-    def __init__(self, live: Any, total_epochs: int, validated: bool = True) -> None:
+    def __init__(self, live: Any, total_epochs: int) -> None:
         super().__init__()
         self.live = live
         self.total_epochs = total_epochs
-        self.validated = validated
         self.started = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -81,12 +81,13 @@ class EpochLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}
-        splits = (("train", ""), ("val", "val_")) if self.validated else (("train", ""),)
-        for split, prefix in splits:
-            for name in ("loss", "accuracy"):
-                self.live.log_metric(f"{split}/{name}", float(logs[prefix + name]))
+        for key, curve in CURVES.items():
+            if key in logs:  # Keras logs val_ figures only when it validates
+                self.live.log_metric(curve, float(logs[key]))
         self.live.next_step()
-        validation = f"  val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}" if self.validated else ""
+        validation = (
+            f"  val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}" if "val_loss" in logs else ""
+        )
         logger.info(
             "epoch %d/%d  loss %.4f  acc %.4f%s  %.0fs",
             epoch + 1,
@@ -119,13 +120,12 @@ def fit(
     model: keras.Model,
     train_x: np.ndarray,
     train_y: np.ndarray,
-    val_x: np.ndarray | None,
-    val_y: np.ndarray | None,
+    validation: LabelledImages | None,
     params: TrainParams,
     callbacks: list[keras.callbacks.Callback],
 ) -> dict[str, list[float]]:
     """Train in place and return the per-epoch history. With early stopping, the best-`val_loss` weights are kept.
-    `val_x` None: no validation (the history has no val_ keys)."""
+    `validation` None: no validation (the history has no val_ keys)."""
     if params.early_stopping_patience:
         callbacks = [
             *callbacks,
@@ -138,8 +138,8 @@ def fit(
     history = model.fit(
         training_batches(train_x, train_y, params.batch_size, params.random_seed),
         validation_data=None
-        if val_x is None or val_y is None
-        else tf.data.Dataset.from_tensor_slices((val_x, one_hot(val_y))).batch(1024),
+        if validation is None
+        else tf.data.Dataset.from_tensor_slices((validation.images, one_hot(validation.labels))).batch(1024),
         epochs=params.epochs,
         shuffle=False,  # the dataset reshuffles itself, with its own seed
         verbose=0,

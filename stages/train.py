@@ -21,6 +21,7 @@ from pathlib import Path
 
 from mnist_dvc.atomic_files import atomic_directory, outputs_move_together, write_text_atomically
 from mnist_dvc.formats.prepared_arrays import read_prepared
+from mnist_dvc.formats.training_log import write_empty_validation_curves
 from mnist_dvc.model.architectures import configure_tensorflow
 from mnist_dvc.model.files import save_model
 from mnist_dvc.params.compute import ComputeParams
@@ -69,15 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             atomic_directory(args.log_dir) as staging,
             Live(dir=str(staging), dvcyaml=False, save_dvc_exp=False, report=None) as live,
         ):
-            history = fit(
-                model,
-                fit_x,
-                fit_y,
-                val.images if validated else None,
-                val.labels if validated else None,
-                params,
-                [EpochLogger(live, params.epochs, validated=validated)],
-            )
+            history = fit(model, fit_x, fit_y, val if validated else None, params, [EpochLogger(live, params.epochs)])
             if not validated:
                 write_empty_validation_curves(staging)
         logger.info("trained in %.1fs", time.perf_counter() - started)
@@ -95,14 +88,6 @@ def main(argv: list[str] | None = None) -> int:
         args.summary_out,
     )
     return 0
-
-
-def write_empty_validation_curves(log_dir: Path) -> None:
-    """The val curves as dvclive lays them out, with no epochs: dvc.yaml's plots name these files."""
-    for name in ("loss", "accuracy"):
-        path = log_dir / "plots/metrics/val" / f"{name}.tsv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"step\t{name}\n")
 
 
 if __name__ == "__main__":

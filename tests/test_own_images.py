@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from mnist_dvc.digit_arrays import LabelledImages
 from mnist_dvc.model.architectures import Augmentation, build_compact_model, configure_tensorflow
 from mnist_dvc.model.files import save_model
 from mnist_dvc.own_digits import command as predict_images
@@ -299,7 +300,7 @@ def mnist_model_and_digits() -> tuple[keras.Model, np.ndarray, np.ndarray]:
     model = build_compact_model(augmentation(params), params.random_seed)
     images, labels = splits.train_images[:12_000, ..., np.newaxis], splits.train_labels[:12_000]
     compile_model(model, params, steps_per_epoch=-(-len(labels) // params.batch_size))
-    fit(model, images, labels, images[:500], labels[:500], params, [])
+    fit(model, images, labels, LabelledImages(images[:500], labels[:500]), params, [])
     test = slice(0, RENDERED_PER_STYLE)
     return model, splits.test_images[test], splits.test_labels[test]
 

@@ -1,4 +1,5 @@
-"""The training curves that train logs with dvclive (`metrics/training/`), read back for the charts.
+"""The training curves that train logs with dvclive (`metrics/training/`), read back for the charts, and the
+empty val curves of a run without validation.
 
 dvclive writes one TSV per curve, `<log dir>/plots/metrics/{train,val}/{loss,accuracy}.tsv`, each with
 the header `step<TAB><name>` and one row per epoch, steps counting from 0. A run without validation (the
@@ -16,6 +17,8 @@ from mnist_dvc.input_files import read_input_bytes
 TRAIN_CURVES = {"loss": "train/loss", "accuracy": "train/accuracy"}
 VALIDATION_CURVES = {"val_loss": "val/loss", "val_accuracy": "val/accuracy"}
 CURVES = {**TRAIN_CURVES, **VALIDATION_CURVES}
+# Where dvclive puts the curves in its log folder.
+CURVES_FOLDER = "plots/metrics"
 
 
 def read_curve(path: Path, may_be_empty: bool = False) -> list[float]:
@@ -53,7 +56,7 @@ def read_curve(path: Path, may_be_empty: bool = False) -> list[float]:
 def read_training_curves(log_dir: Path) -> dict[str, list[float]]:
     """{'loss': [...], 'accuracy': [...], 'val_loss': [...], 'val_accuracy': [...]}, one value per epoch; without
     the val_ keys when the run had no validation (both val curves empty)."""
-    folder = log_dir / "plots/metrics"
+    folder = log_dir / CURVES_FOLDER
     curves = {key: read_curve(folder / f"{curve}.tsv") for key, curve in TRAIN_CURVES.items()}
     validation = {
         key: read_curve(folder / f"{curve}.tsv", may_be_empty=True) for key, curve in VALIDATION_CURVES.items()
@@ -67,3 +70,12 @@ def read_training_curves(log_dir: Path) -> dict[str, list[float]]:
             f"Received: {lengths}"
         )
     return curves
+
+
+def write_empty_validation_curves(log_dir: Path) -> None:
+    """The val curves where dvclive would write them, a header and no epochs: dvc.yaml's plots name these files,
+    and a run without validation has no values for them."""
+    for curve in VALIDATION_CURVES.values():
+        path = log_dir / CURVES_FOLDER / f"{curve}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"step\t{path.stem}\n")
