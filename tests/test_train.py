@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_dvc.digit_arrays import check_labelled_images
+from mnist_dvc.digit_arrays import LabelledImages, check_labelled_images
 from mnist_dvc.params.train import TrainParams
 from mnist_dvc.training import learning_rate_schedule, one_hot, summarise_history, training_batches
 from stages import train
@@ -171,6 +171,31 @@ def test_training_batches_cover_every_image_once_per_epoch_in_a_seeded_order() -
     assert again == first_epoch
     batch_images, batch_labels = next(iter(dataset))
     assert batch_images.shape == (16, 28, 28, 1) and batch_labels.shape == (16, 10)
+
+
+def test_batches_run_without_tf_data_autotuning_and_hold_the_images_autotuning_would() -> None:
+    """Autotuning off (destroying each epoch's iterator waited seconds for its sleeping thread), with the same
+    batches in the same order as the autotuned pipeline gave, so the trained bytes do not change."""
+    import tensorflow as tf
+
+    from mnist_dvc.training import validation_batches
+
+    labels = np.arange(40, dtype=np.uint8) % 10
+    images = np.arange(40, dtype=np.uint8).reshape(40, 1, 1, 1) * np.ones((1, 28, 28, 1), dtype=np.uint8)
+    dataset = training_batches(images, labels, batch_size=16, random_seed=3)
+    validation = validation_batches(LabelledImages(images, labels))
+    assert dataset.options().autotune.enabled is False and validation.options().autotune.enabled is False
+    autotuned = (
+        tf.data.Dataset.from_tensor_slices((images, one_hot(labels)))
+        .shuffle(40, seed=3, reshuffle_each_iteration=True)
+        .batch(16)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    for _ in range(2):  # two epochs: the reshuffle too
+        for (ours, our_labels), (theirs, their_labels) in zip(dataset, autotuned, strict=True):
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+            np.testing.assert_array_equal(our_labels.numpy(), their_labels.numpy())
+    assert [int(x) for batch, _ in validation for x in batch.numpy()[:, 0, 0, 0]] == list(range(40))
 
 
 def test_elastic_resampling_is_the_affine_one_when_the_field_is_zero() -> None:
