@@ -66,7 +66,7 @@ fuzz: install  ## the fuzzing properties with many random examples each (minutes
 verify: install  ## run the whole pipeline from scratch; fail, naming each output, unless it makes dvc.lock
 	$(BIN)/python -m tools.verify
 
-bench: install  ## time the tutorial's recipe and ours side by side, ours over 5 seeds, and the exported files (about 50 minutes)
+bench: install  ## time the tutorial's recipe and ours side by side, ours over 5 seeds, and the exported files (about 35 minutes)
 	$(BIN)/python -m bench.compare
 
 bench-compute: install  ## the train stage with portable compute against the CPU's own best: seconds and same bytes (after make repro)

@@ -7,7 +7,7 @@ LiteRT, see bench/inference.py), and training throughput as a fraction of the CP
 sizes, the test accuracy the stage recorded and their images/s at batch 1 and 1,024. It writes
 `bench/results.md` and prints it.
 
-    make bench                                        # both recipes, ours with 5 seeds (about 50 minutes on 2 cores)
+    make bench                                        # both recipes, ours with 5 seeds (about 35 minutes on 2 cores)
     .venv/bin/python -m bench.compare --recipes ours  # one recipe
 """
 
