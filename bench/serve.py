@@ -106,15 +106,15 @@ def confidence_table(model_file: Path) -> list[str]:
     """How the "not sure" bar (CONFIDENT_AT) splits the validation images' answers: share under each bar, and
     the errors under and over it. Not for a model that trained on the validation images too
     (`train.include_validation`): its answers there say nothing of how sure it is of new images."""
-    images = np.load(ROOT / "data/prepared/val_images.npy")
-    labels = np.load(ROOT / "data/prepared/val_labels.npy")
-    trained_on = json.loads((ROOT / "metrics/train.json").read_text())["training_images"]
-    if trained_on > len(np.load(ROOT / "data/prepared/train_labels.npy", mmap_mode="r")):
+    train = json.loads((ROOT / "metrics/train.json").read_text())
+    if "val_accuracy" not in train:  # as tools/repro and tools/results_table read it: no held-out validation
         return [
             f'The "not sure" bar ({CONFIDENT_AT}) is not measured here: this model trained on the validation '
-            f"images too ({trained_on:,} images, `train.include_validation`). It was chosen on the validation "
-            "images of a model that had not seen them (docs/serving.md)."
+            f"images too ({train['training_images']:,} images, `train.include_validation`). It was chosen on the "
+            "validation images of a model that had not seen them (docs/serving.md)."
         ]
+    images = np.load(ROOT / "data/prepared/val_images.npy")
+    labels = np.load(ROOT / "data/prepared/val_labels.npy")
     probabilities = LiteRTPredictor(model_file.read_bytes()).predict(images, batch_size=1000)
     top, right = probabilities.max(axis=1), probabilities.argmax(axis=1) == labels
     lines = [

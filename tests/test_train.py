@@ -11,7 +11,13 @@ import pytest
 
 from mnist_dvc.digit_arrays import LabelledImages, check_labelled_images
 from mnist_dvc.params.train import TrainParams
-from mnist_dvc.training import learning_rate_schedule, one_hot, summarise_history, training_batches
+from mnist_dvc.training import (
+    learning_rate_schedule,
+    one_hot,
+    summarise_history,
+    training_batches,
+    validation_batches,
+)
 from stages import train
 from tests.conftest import synthetic_digits
 
@@ -177,8 +183,6 @@ def test_batches_run_without_tf_data_autotuning_and_hold_the_images_autotuning_w
     """Autotuning off (destroying each epoch's iterator waited seconds for its sleeping thread), with the same
     batches in the same order as the autotuned pipeline gave, so the trained bytes do not change."""
     import tensorflow as tf
-
-    from mnist_dvc.training import validation_batches
 
     labels = np.arange(40, dtype=np.uint8) % 10
     images = np.arange(40, dtype=np.uint8).reshape(40, 1, 1, 1) * np.ones((1, 28, 28, 1), dtype=np.uint8)
