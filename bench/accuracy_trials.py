@@ -11,8 +11,12 @@ Besides the plain validation accuracy, every run also records, at no training co
     Keras's optimiser keeps, beside that of the final weights.
 
     .venv/bin/python -m bench.accuracy_trials --name elastic-2 --seeds 0 1 2 -S train.max_elastic_pixels=2
+    .venv/bin/python -m bench.accuracy_trials --name wider --seeds 0 1 2 -S 'train.compact_filters=[32, 72, 72, 72]'
     .venv/bin/python -m bench.accuracy_trials --table
     .venv/bin/python -m bench.accuracy_trials --record epochs-16-p   # the chosen recipe's validation figures
+
+`--save-models` also keeps each trained model (bench/work/trial_models/NAME-seedN.keras), to score it later on
+other sets of validation digits (e.g. redrawn by `mnist_dvc/own_digits/rendering.py`).
 
 `--record NAME` writes NAME's runs as bench/recipe_validation.json, which `dvc metrics show` lists: the
 default recipe's final model trains on the validation images too (`train.include_validation`), so the
@@ -39,6 +43,8 @@ TABLE = ROOT / "bench/accuracy_trials.md"
 RECIPE_VALIDATION = ROOT / "bench/recipe_validation.json"
 # Each run's validation probabilities (plain, final weights), for ensembles chosen on validation (`--ensemble`).
 PROBABILITIES = ROOT / "bench/work/trial_probabilities"
+# With `--save-models`, each run's trained model, to score on other validation-digit sets later.
+MODELS = ROOT / "bench/work/trial_models"
 TTA_SHIFTS = {
     "tta5": [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)],
     "tta9": [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)],
@@ -86,7 +92,9 @@ def ensemble_curve(name: str, seeds: list[int], labels: np.ndarray) -> list[tupl
     return curve
 
 
-def run_one(name: str, seed: int, overrides: dict[str, Any], ema: float, train_images: int) -> dict[str, Any]:
+def run_one(
+    name: str, seed: int, overrides: dict[str, Any], ema: float, train_images: int, save_model: bool = False
+) -> dict[str, Any]:
     import keras
 
     from mnist_dvc.formats.prepared_arrays import read_prepared
@@ -129,6 +137,11 @@ def run_one(name: str, seed: int, overrides: dict[str, Any], ema: float, train_i
     record.update({f"val_{key}": round(value, 6) for key, value in accuracies.items()})
     PROBABILITIES.mkdir(parents=True, exist_ok=True)
     np.save(probabilities_path(name, seed), probabilities)
+    if save_model:
+        from mnist_dvc.model.files import save_model as save_model_file
+
+        MODELS.mkdir(parents=True, exist_ok=True)
+        save_model_file(model, MODELS / f"{name}-seed{seed}.keras")
     keras.backend.clear_session()
     return record
 
@@ -211,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-S", dest="overrides", action="append", default=[], help="train.KEY=VALUE")
     parser.add_argument("--ema", type=float, default=0.0, help="also keep a weight EMA of this momentum")
     parser.add_argument("--train-images", type=int, default=0, help="train on the first N images only")
+    parser.add_argument(
+        "--save-models", action="store_true", help=f"keep each trained model in {MODELS.relative_to(ROOT)}"
+    )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--table", action="store_true")
     parser.add_argument("--record", metavar="NAME", help="write NAME's runs as bench/recipe_validation.json")
@@ -242,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--name is required")
     overrides = parse_overrides(args.overrides)
     if args.one:
-        record = run_one(args.name, args.seeds[0], overrides, args.ema, args.train_images)
+        record = run_one(args.name, args.seeds[0], overrides, args.ema, args.train_images, args.save_models)
         with RESULTS.open("a") as results:
             results.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)
@@ -251,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         command = [sys.executable, "-m", "bench.accuracy_trials", "--one", "--name", args.name, "--seeds", str(seed)]
         command += [f"-S{pair}" for pair in args.overrides]
         command += ["--ema", str(args.ema), "--train-images", str(args.train_images)]
+        command += ["--save-models"] if args.save_models else []
         subprocess.run(command, check=True, cwd=ROOT)
     return 0
 

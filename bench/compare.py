@@ -44,6 +44,7 @@ TUTORIAL_PARAMS: dict[str, dict[str, object]] = {
         "max_zoom": 0.0,
         "max_shift_pixels": 0.0,
         "max_elastic_pixels": 0.0,
+        "max_stroke_width_change": 0.0,
         "include_validation": False,  # early stopping watches the validation loss
     },
 }

@@ -25,14 +25,19 @@ logger = logging.getLogger("mnist_dvc.training")
 def augmentation(params: TrainParams) -> Augmentation:
     """The random distortion `params` asks for, as the model builders take it."""
     return Augmentation(
-        params.max_rotation_degrees, params.max_zoom, params.max_shift_pixels, params.max_elastic_pixels
+        params.max_rotation_degrees,
+        params.max_zoom,
+        params.max_shift_pixels,
+        params.max_elastic_pixels,
+        params.max_stroke_width_change,
     )
 
 
 def build_model(params: TrainParams) -> keras.Model:
-    """The architecture named by `params.model`, with its augmentation."""
-    builder = {"tutorial": build_tutorial_model, "compact": build_compact_model}[params.model]
-    return builder(augmentation(params), params.random_seed)
+    """The architecture named by `params.model`, with its augmentation (and, for `compact`, its filters)."""
+    if params.model == "tutorial":
+        return build_tutorial_model(augmentation(params), params.random_seed)
+    return build_compact_model(augmentation(params), params.random_seed, params.compact_filters)
 
 
 def learning_rate_schedule(

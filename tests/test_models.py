@@ -109,6 +109,29 @@ def test_compact_model_size() -> None:
     assert build_compact_model(NO_AUGMENTATION, random_seed=0).count_params() == COMPACT_PARAMETERS
 
 
+@pytest.mark.parametrize("filters", [(32, 64, 64, 64), (48, 72, 72), (16, 32), (32, 64, 64, 64, 64, 96)])
+def test_compact_filters_set_each_convolutions_width_and_the_depth(filters: tuple[int, ...]) -> None:
+    model = build_compact_model(NO_AUGMENTATION, random_seed=0, filters=filters)
+    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convolutions] == list(filters)
+    assert [(c.kernel_size, c.strides, c.padding) for c in convolutions[:2]] == [
+        ((5, 5), (2, 2), "valid"),
+        ((3, 3), (2, 2), "same"),
+    ]
+    assert all((c.kernel_size, c.strides) == ((3, 3), (1, 1)) for c in convolutions[2:])
+    # Each convolution: k*k*inputs*filters weights (no bias) and 4 batch-normalisation values per filter.
+    inputs = (1, *filters[:-1])
+    kernels = (25,) + (9,) * (len(filters) - 1)
+    expected = sum(k * i * f + 4 * f for k, i, f in zip(kernels, inputs, filters, strict=True)) + filters[-1] * 10 + 10
+    assert model.count_params() == expected
+    assert model(np.zeros((2, 28, 28, 1), dtype="float32"), training=False).shape == (2, 10)
+
+
+def test_compact_model_needs_two_convolutions() -> None:
+    with pytest.raises(ValueError, match=r"at least 2 convolutions' filters. Received: \(64,\)"):
+        build_compact_model(NO_AUGMENTATION, random_seed=0, filters=(64,))
+
+
 def test_compact_model_sees_all_but_the_last_row_and_column() -> None:
     # The unpadded 5x5 stride-2 first convolution covers pixels 0-26: a dot there changes the output,
     # a dot on row or column 27 (blank in about 99% of MNIST's images, a trace of ink in the rest) does not.

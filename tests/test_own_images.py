@@ -282,6 +282,7 @@ def mnist_model_and_digits() -> tuple[keras.Model, np.ndarray, np.ndarray]:
     splits = load_bundled(locate_bundled_file())
     params = TrainParams(
         model="compact",
+        compact_filters=(32, 64, 64, 64),
         random_seed=0,
         epochs=1,
         batch_size=16,
@@ -294,6 +295,7 @@ def mnist_model_and_digits() -> tuple[keras.Model, np.ndarray, np.ndarray]:
         max_zoom=0.1,
         max_shift_pixels=2.0,
         max_elastic_pixels=0.0,
+        max_stroke_width_change=0.0,
         include_validation=False,
     )
     configure_tensorflow(params.random_seed, ComputeParams(portable_kernels=True, threads=0))

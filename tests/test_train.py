@@ -6,12 +6,14 @@ import dataclasses
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
 from mnist_dvc.digit_arrays import LabelledImages, check_labelled_images
 from mnist_dvc.params.train import TrainParams
 from mnist_dvc.training import (
+    build_model,
     learning_rate_schedule,
     one_hot,
     summarise_history,
@@ -23,6 +25,7 @@ from tests.conftest import synthetic_digits
 
 TINY = TrainParams(
     model="compact",
+    compact_filters=(32, 64, 64, 64),
     random_seed=0,
     epochs=3,
     batch_size=16,
@@ -35,6 +38,7 @@ TINY = TrainParams(
     max_zoom=0.05,
     max_shift_pixels=1.0,
     max_elastic_pixels=0.0,
+    max_stroke_width_change=0.0,
     include_validation=False,
 )
 COMPUTE = {"portable_kernels": True, "threads": 1}
@@ -57,6 +61,14 @@ def test_cosine_schedule_warms_up_then_decays_to_zero() -> None:
 
 def test_constant_schedule_is_the_learning_rate() -> None:
     assert learning_rate_schedule(dataclasses.replace(TINY, schedule="constant"), 10) == 0.01
+
+
+def test_build_model_gives_the_compact_model_the_filters_of_its_params() -> None:
+    model = build_model(dataclasses.replace(TINY, compact_filters=(24, 40, 40)))
+    assert model.name == "compact"
+    assert [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == [24, 40, 40]
+    tutorial = build_model(dataclasses.replace(TINY, model="tutorial", compact_filters=(24, 40, 40)))
+    assert [layer.filters for layer in tutorial.layers if isinstance(layer, keras.layers.Conv2D)] == [32, 64]
 
 
 def test_summary_keeps_the_best_epoch_with_early_stopping() -> None:
@@ -233,3 +245,34 @@ def test_elastic_distortion_bends_strokes_a_little_and_repeats_with_its_seed() -
     assert 0.5 < correlation < 0.999
     # Not in inference.
     np.testing.assert_array_equal(RandomAffine(0.0, 0.0, 0.0, max_elastic_pixels=1.5)(images, training=False), images)
+
+
+def test_stroke_width_change_thickens_and_thins_strokes_within_a_pixel_each_side() -> None:
+    from keras import ops
+
+    from mnist_dvc.model.architectures import RandomAffine
+
+    # A vertical bar 3 pixels wide, 64 times: each copy gets its own random width change of up to 2 pixels.
+    bar = np.zeros((64, 28, 28, 1), "float32")
+    bar[:, 4:24, 12:15] = 1.0
+    layer = RandomAffine(0.0, 0.0, 0.0, seed=3, max_stroke_width_change=2.0)
+    changed = [ops.convert_to_numpy(layer(bar, training=True)) for _ in range(2)]
+    # Ink across the middle row: the bar's 3 pixels, from 1 (eroded) to 5 (dilated), never beyond.
+    widths = changed[0][:, 14, :, 0].sum(axis=1)
+    assert widths.min() < 2.0 and widths.max() > 4.0
+    assert np.all((widths >= 1.0 - 1e-5) & (widths <= 5.0 + 1e-5))
+    # Only the pixels next to the bar change: ink is neither moved nor invented elsewhere.
+    assert np.all(changed[0][:, :, :11] == 0) and np.all(changed[0][:, :, 16:] == 0)
+    assert not np.array_equal(changed[0], changed[1])  # a new draw each batch
+    again = RandomAffine(0.0, 0.0, 0.0, seed=3, max_stroke_width_change=2.0)
+    np.testing.assert_array_equal(ops.convert_to_numpy(again(bar, training=True)), changed[0])  # seeded
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer(bar, training=False)), bar)  # not in inference
+
+
+def test_stroke_width_change_is_saved_only_when_on() -> None:
+    from mnist_dvc.model.architectures import RandomAffine
+
+    # Off, the layer's config is the one saved before the option existed: the default model keeps its bytes.
+    assert "max_stroke_width_change" not in RandomAffine(10.0, 0.1, 2.0, seed=0).get_config()
+    config = RandomAffine(10.0, 0.1, 2.0, seed=0, max_stroke_width_change=1.5).get_config()
+    assert RandomAffine.from_config(config).max_stroke_width_change == 1.5

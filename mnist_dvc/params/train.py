@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-from mnist_dvc.params.loading import check
+from mnist_dvc.params.loading import check, check_each
 
 # The architectures of mnist_dvc.model.architectures, by the name this key gives them.
 MODEL_NAMES = ("compact", "tutorial")
+# Filters of one convolution: at least 1, and a bound that catches a typo's extra digit before it exhausts memory.
+MAX_FILTERS = 1024
 SCHEDULES = ("constant", "cosine")
 
 
@@ -18,6 +20,7 @@ class TrainParams:
 
     SECTION: ClassVar[str] = "train"
     model: str
+    compact_filters: tuple[int, ...]
     random_seed: int
     epochs: int
     batch_size: int
@@ -30,11 +33,24 @@ class TrainParams:
     max_zoom: float
     max_shift_pixels: float
     max_elastic_pixels: float
+    max_stroke_width_change: float
     include_validation: bool
 
     def __post_init__(self) -> None:
         renamed = " (`seed` is now called `tutorial`)" if self.model == "seed" else ""
         check(self.model in MODEL_NAMES, "train.model", f"one of: {', '.join(MODEL_NAMES)}{renamed}", self.model)
+        check(
+            len(self.compact_filters) >= 2,
+            "train.compact_filters",
+            "a list of at least 2 filter counts (the compact model's two stride-2 convolutions, then any more)",
+            list(self.compact_filters),
+        )
+        check_each(
+            self.compact_filters,
+            lambda filters: 1 <= filters <= MAX_FILTERS,
+            "train.compact_filters",
+            f"a list of integers in [1, {MAX_FILTERS}]",
+        )
         check(self.random_seed >= 0, "train.random_seed", "a non-negative integer", self.random_seed)
         check(self.epochs >= 1, "train.epochs", "a positive integer", self.epochs)
         check(self.batch_size >= 1, "train.batch_size", "a positive integer", self.batch_size)
@@ -71,6 +87,12 @@ class TrainParams:
             "train.max_elastic_pixels",
             "a number of pixels in [0, 5]",
             self.max_elastic_pixels,
+        )
+        check(
+            0.0 <= self.max_stroke_width_change <= 2.0,
+            "train.max_stroke_width_change",
+            "a number of pixels in [0, 2]",
+            self.max_stroke_width_change,
         )
         check(
             not (self.include_validation and self.early_stopping_patience),
