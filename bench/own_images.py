@@ -63,6 +63,17 @@ def typed_and_normalised(job: tuple[str, int, int, bool]) -> np.ndarray | None:
         return None
 
 
+def paired_change(right_as_arrays: np.ndarray, right: np.ndarray) -> tuple[float, int, int]:
+    """(accuracy change in points, digits lost, digits gained) of `right` against `right_as_arrays`: booleans
+    per digit, the same digits in the same order."""
+    if right.shape != right_as_arrays.shape:
+        raise ValueError(
+            f"expected two results per digit of the same shape. Received: {right.shape}, {right_as_arrays.shape}"
+        )
+    change = 100.0 * (float(right.mean()) - float(right_as_arrays.mean()))
+    return change, int((right_as_arrays & ~right).sum()), int((~right_as_arrays & right).sum())
+
+
 def labels_of(predictor: LiteRTPredictor, images: list[np.ndarray | None]) -> np.ndarray:
     """The predicted label of each image; -1 where it could not be read."""
     readable = [index for index, image in enumerate(images) if image is not None]
@@ -113,8 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             jobs = [(digit, style_index, seed, scratch) for seed, digit in enumerate(digits)]
             guessed = labels_of(predictor, list(pool.map(rendered_and_normalised, jobs, chunksize=64)))
             right = guessed == labels
-            change = 100 * (right.mean() - right_as_arrays.mean())
-            lost, gained = int((right_as_arrays & ~right).sum()), int((~right_as_arrays & right).sum())
+            change, lost, gained = paired_change(right_as_arrays, right)
             rows.append(
                 (
                     f"test digits redrawn: {style.name}",

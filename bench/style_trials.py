@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.own_images import rendered_and_normalised
-from mnist_dvc.atomic_files import write_text_atomically
+from bench.own_images import paired_change, rendered_and_normalised
+from mnist_dvc.atomic_files import atomic_file, write_text_atomically
 from mnist_dvc.formats.prepared_arrays import read_prepared
 from mnist_dvc.own_digits.rendering import STYLES
 
@@ -39,17 +39,6 @@ DRAWING_CODE = ("mnist_dvc/own_digits/rendering.py", "mnist_dvc/own_digits/readi
 UNREADABLE = -1
 
 
-def paired_change(right_as_arrays: np.ndarray, right: np.ndarray) -> tuple[float, int, int]:
-    """(accuracy change in points, digits lost, digits gained) of `right` against `right_as_arrays`: booleans
-    per digit, the same digits in the same order."""
-    if right.shape != right_as_arrays.shape:
-        raise ValueError(
-            f"expected two results per digit of the same shape. Received: {right.shape}, {right_as_arrays.shape}"
-        )
-    change = 100.0 * (float(right.mean()) - float(right_as_arrays.mean()))
-    return change, int((right_as_arrays & ~right).sum()), int((~right_as_arrays & right).sum())
-
-
 def drawing_code_digest(root: Path = ROOT) -> str:
     digest = hashlib.sha256()
     for name in DRAWING_CODE:
@@ -57,10 +46,13 @@ def drawing_code_digest(root: Path = ROOT) -> str:
     return digest.hexdigest()[:12]
 
 
-def styled_digits(style_name: str, digits: np.ndarray, cache: Path, workers: int) -> tuple[np.ndarray, np.ndarray]:
+def styled_digits(
+    style_name: str, digits: np.ndarray, cache: Path, code_digest: str, workers: int
+) -> tuple[np.ndarray, np.ndarray]:
     """`digits` (n, 28, 28) redrawn in `style_name` and normalised as `predict_images` reads files: uint8
-    (n, 28, 28, 1) and a readable mask (False: no digit found, counted as wrong). Read from `cache` when there."""
-    path = cache / f"{style_name}-{len(digits)}-{drawing_code_digest()}.npz"
+    (n, 28, 28, 1) and a readable mask (False: no digit found, counted as wrong). Read from `cache` when there,
+    kept under `code_digest` (`drawing_code_digest()`)."""
+    path = cache / f"{style_name}-{len(digits)}-{code_digest}.npz"
     if path.exists():
         stored = np.load(path)
         return stored["images"], stored["readable"]
@@ -71,10 +63,8 @@ def styled_digits(style_name: str, digits: np.ndarray, cache: Path, workers: int
     readable = np.array([image is not None for image in normalised])
     blank = np.zeros(digits.shape[1:], dtype=np.uint8)
     images = np.stack([blank if image is None else np.asarray(image).reshape(blank.shape) for image in normalised])
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=cache, suffix=".npz", delete=False) as temporary:
+    with atomic_file(path) as temporary:
         np.savez(temporary, images=images[..., np.newaxis], readable=readable)
-    os.replace(temporary.name, path)
     return images[..., np.newaxis], readable
 
 
@@ -99,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     digits, labels = validation.images[: args.digits], validation.labels[: args.digits]
     styles = args.styles or [style.name for style in STYLES]
     workers = len(os.sched_getaffinity(0))
-    sets = {name: styled_digits(name, digits[..., 0], args.cache, workers) for name in styles}
+    code_digest = drawing_code_digest()
+    sets = {name: styled_digits(name, digits[..., 0], args.cache, code_digest, workers) for name in styles}
     lines = [
         f"The first {len(labels)} validation digits, redrawn in each style of mnist_dvc/own_digits/rendering.py and "
         "normalised as `predict_images` reads files; each cell: the change from the same digits as 28x28 arrays, "

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import style_trials
+from bench import own_images, style_trials
 from mnist_dvc.digit_arrays import LabelledImages
 from mnist_dvc.formats.prepared_arrays import write_prepared
 from mnist_dvc.model.architectures import Augmentation, build_compact_model
@@ -17,11 +17,11 @@ from tests.conftest import synthetic_digits
 
 def test_paired_change_counts_the_digits_lost_and_gained() -> None:
     as_arrays = np.array([True, True, False, True, True])
-    assert style_trials.paired_change(as_arrays, np.array([True, False, True, True, True])) == (0.0, 1, 1)
-    change, lost, gained = style_trials.paired_change(as_arrays, np.array([False, False, False, True, True]))
+    assert own_images.paired_change(as_arrays, np.array([True, False, True, True, True])) == (0.0, 1, 1)
+    change, lost, gained = own_images.paired_change(as_arrays, np.array([False, False, False, True, True]))
     assert (change, lost, gained) == (pytest.approx(-40.0), 2, 0)
     with pytest.raises(ValueError, match=r"same shape. Received: \(2,\), \(5,\)"):
-        style_trials.paired_change(as_arrays, np.array([True, False]))
+        own_images.paired_change(as_arrays, np.array([True, False]))
 
 
 def test_each_model_gets_a_row_and_redrawn_digits_are_kept_until_the_drawing_code_changes(
