@@ -487,3 +487,80 @@ def test_digits_typed_in_an_outline_font_normalise_like_the_solid_ones() -> None
         )
         correlation = np.corrcoef(solid.ravel().astype(float), hollow.ravel().astype(float))[0, 1]
         assert correlation > 0.8, (digit, correlation)
+
+
+
+def outlined_seven(faint_level: float = 0.0, blur: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The '7' of `stroke_digit` with strokes 16 wide, as grey levels on white: outlined (a line 2 pixels wide just
+    outside each stroke, black, except its right half at `faint_level`; blurred by `blur`) and solid."""
+    solid = np.pad(stroke_digit() < 128, 20)
+    wide = np.asarray(Image.fromarray(solid).filter(ImageFilter.MaxFilter(9))) > 0
+    around = np.asarray(Image.fromarray(wide).filter(ImageFilter.MaxFilter(5))) > 0
+    line_level = np.where(np.arange(wide.shape[1]) < wide.shape[1] // 2, 0.0, faint_level)[np.newaxis, :]
+    outline = Image.fromarray(np.where(around & ~wide, line_level, 255.0).astype(np.uint8))
+    if blur:
+        outline = outline.filter(ImageFilter.GaussianBlur(blur))
+    return np.asarray(outline, dtype=np.float32), np.where(wide, 0.0, 255.0).astype(np.float32)
+
+
+def correlation_of(first: np.ndarray, second: np.ndarray) -> float:
+    return float(np.corrcoef(first.ravel().astype(float), second.ravel().astype(float))[0, 1])
+
+
+def test_an_outline_with_soft_edges_is_filled_without_a_seam() -> None:
+    """An antialiased or scanned outline fades at its edges: the fill reaches over the faint inner edge to the line,
+    so the filled stroke is solid and as wide as the outline, not a fill and a line parted by a dark seam (which
+    the stroke-width measure would take for thin strokes and thicken into a blob)."""
+    outline, solid = outlined_seven(blur=1.0)
+    hollow, filled = normalise_digit(outline, "soft outlined 7"), normalise_digit(solid, "solid 7")
+    assert correlation_of(hollow, filled) > 0.9
+    assert 0.9 < float(hollow.sum()) / float(filled.sum()) < 1.25
+
+
+def test_an_outline_partly_drawn_faint_still_closes_and_is_filled() -> None:
+    """Half the outline drawn at about half the ink's strength (a light pencil, a faint scan) still encloses the
+    stroke's inside, which is filled: the digit is not read as two parallel lines per stroke."""
+    outline, solid = outlined_seven(faint_level=115.0)
+    hollow, filled = normalise_digit(outline, "faint outlined 7"), normalise_digit(solid, "solid 7")
+    assert correlation_of(hollow, filled) > 0.85  # left open: 0.61
+
+
+def test_a_hole_much_wider_than_a_sure_strokes_inside_is_a_loop() -> None:
+    """One pen draws every stroke: where one hole is surely a stroke's inside (the longest, evenest band), a hole of
+    even width but more than half again wider is a loop of the digit (as the two of an outlined 8), and stays
+    open, though it is a band elongated enough to pass for a stroke's inside on its own."""
+    from mnist_dvc.own_digits.reading import _hollow_stroke_holes
+
+    drawing = np.zeros((280, 280), bool)
+    drawing[10:30, 10:270] = True  # a stroke's outline: a band 16 wide and 256 long inside a 2-pixel line
+    drawing[12:28, 12:268] = False
+    drawing[60:250, 60:110] = True  # a loop 42 wide and 182 long inside a 4-pixel line
+    drawing[64:246, 64:106] = False
+    filled = _hollow_stroke_holes(drawing)
+    assert filled[20, 120] and not filled[150, 85]
+    assert _hollow_stroke_holes(drawing[60:250, 60:110])[90, 25]  # alone, the loop would be filled
+
+
+def test_lanczos_overshoot_does_not_dim_the_digit() -> None:
+    """Shrinking a sharp-edged drawing overshoots the ink's level by a few percent at its edges; that is clipped,
+    so a solid stroke's core stays full white, as MNIST's do, rather than the whole digit being scaled down."""
+    grey = np.full((120, 120), 255.0, dtype=np.float32)
+    grey[15:105, 50:72] = 0.0  # a bold upright bar beside a slanted one
+    for row in range(15, 105):
+        grey[row, 30 + (row - 15) // 3 : 40 + (row - 15) // 3] = 0.0
+    pixels = normalise_digit(grey, "two bars")
+    assert np.median(pixels[pixels >= 128]) == 255  # divided by the overshoot instead: 223
+
+
+def test_the_outlined_style_closes_around_strokes_that_run_to_the_frame_edge() -> None:
+    """The hollow style's outline goes all round each stroke, also where the 28x28 digit's stroke touches the
+    frame's edge, and lies just outside the stroke: its one hole is the stroke itself, scaled."""
+    from mnist_dvc.own_digits.reading import _holes
+    from mnist_dvc.own_digits.rendering import outlined
+
+    digit = np.zeros((28, 28), np.uint8)
+    digit[:, 12:16] = 255  # a bar from the top edge to the bottom one
+    drawn = np.asarray(outlined(digit, 140)) > 64
+    labels, count = _holes(drawn)
+    assert count == 1
+    assert 0.8 < (labels > 0).sum() / (4 * 28 * 25) < 1.1

@@ -63,16 +63,14 @@ def render(digit: np.ndarray, style: Style, seed: int) -> Image.Image:
         ink_image = pen.filter(ImageFilter.MaxFilter(_odd(scale * 1.4))).filter(ImageFilter.GaussianBlur(1.0))
     elif style.stroke == "thick":
         ink_image = ink_image.filter(ImageFilter.MaxFilter(_odd(scale * 1.5)))
-    elif style.stroke == "hollow":  # the stroke widened a little, then only its edge inked, a line of ~1/40 height
-        solid = ink_image.point(lambda level: 255 if level > 128 else 0).filter(ImageFilter.MaxFilter(_odd(scale)))
-        inside = solid.filter(ImageFilter.MinFilter(_odd(scale * 0.5)))
-        edge = np.asarray(solid, dtype=np.int16) - np.asarray(inside, dtype=np.int16)
-        ink_image = Image.fromarray(edge.clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8))
+    elif style.stroke == "hollow":
+        ink_image = outlined(digit.reshape(28, 28), side)
     width, height = style.canvas
-    left = int(rng.integers(0, width - side + 1))
-    top = int(rng.integers(0, height - side + 1))
+    drawn_width, drawn_height = ink_image.size
+    left = int(rng.integers(0, width - drawn_width + 1))
+    top = int(rng.integers(0, height - drawn_height + 1))
     ink = np.zeros((height, width), dtype=np.float32)
-    ink[top : top + side, left : left + side] = np.asarray(ink_image, dtype=np.float32) / 255.0
+    ink[top : top + drawn_height, left : left + drawn_width] = np.asarray(ink_image, dtype=np.float32) / 255.0
     colour = np.array(style.ink, dtype=np.float32)
     if style.paper is None:
         rgba = np.zeros((height, width, 4), dtype=np.float32)
@@ -89,6 +87,22 @@ def render(digit: np.ndarray, style: Style, seed: int) -> Image.Image:
         rgb = rgb + rng.normal(0.0, style.noise, size=(height, width, 1))
     image = Image.fromarray(np.clip(np.round(rgb), 0, 255).astype(np.uint8), mode="RGB")
     return image.convert("P", palette=Image.Palette.ADAPTIVE, colors=64) if style.suffix == ".gif" else image
+
+
+def outlined(digit: np.ndarray, side: int) -> Image.Image:
+    """An MNIST digit drawn `side` pixels high as the outline of its strokes, as an outline font or a person
+    tracing around each stroke draws it: a line of about 1/50 of the height just outside the stroke, its inside
+    the stroke itself (widening the stroke first would close a bold digit's small loops into a blob, whose
+    outline is a bare ring). Drawn on a margin, so the outline also closes around a stroke that runs to the
+    edge of the 28x28 frame (the image is that margin larger on each side)."""
+    margin = 2  # MNIST pixels
+    framed = np.pad(digit, margin)
+    drawn_side = round(framed.shape[0] * side / 28)
+    solid = Image.fromarray(framed).resize((drawn_side, drawn_side), Image.Resampling.BICUBIC)
+    solid = solid.point(lambda level: 255 if level > 128 else 0)
+    around = solid.filter(ImageFilter.MaxFilter(3))
+    edge = np.asarray(around, dtype=np.int16) - np.asarray(solid, dtype=np.int16)
+    return Image.fromarray(edge.clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8))
 
 
 def fine_pen_path(mask: np.ndarray) -> np.ndarray:
