@@ -489,7 +489,6 @@ def test_digits_typed_in_an_outline_font_normalise_like_the_solid_ones() -> None
         assert correlation > 0.8, (digit, correlation)
 
 
-
 def outlined_seven(faint_level: float = 0.0, blur: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The '7' of `stroke_digit` with strokes 16 wide, as grey levels on white: outlined (a line 2 pixels wide just
     outside each stroke, black, except its right half at `faint_level`; blurred by `blur`) and solid."""
