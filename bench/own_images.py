@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_dvc.atomic_files import write_text_atomically
 from mnist_dvc.formats.prepared_arrays import read_prepared
 from mnist_dvc.model.serving import LiteRTPredictor
 from mnist_dvc.own_digits.reading import IMAGE_SUFFIXES, ImageError, normalise_digit, read_grayscale
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(
                     (
                         f"typed in {font.name}, {kind}",
-                        len(jobs),
+                        len(typed),
                         f"{np.mean(guessed == truth):.2%}",
                         "",
                         str(int((guessed == -1).sum())),
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Measured by `python -m bench.own_images --per-style {args.per_style}` with {args.model.name} "
         f"(the served LiteRT model), {workers} worker processes.\n\n" + "\n".join(table) + "\n"
     )
-    args.out.write_text(text)
+    write_text_atomically(args.out, text)
     print(text)
     return 0
 
