@@ -10,7 +10,7 @@ Three kinds of sets, each read through the same code as `python -m mnist_dvc.pre
     handwriting fonts found among the system's), solid and hollow (each glyph's outline only), 3 sizes.
 Prints a table and writes it to bench/own_images.md.
 
-    .venv/bin/python -m bench.own_images [--per-style 10000] [--photos DIR ...] [--fonts FILE ...]
+    .venv/bin/python -m bench.own_images [--per-style 10000] [--styles NAME ...] [--photos DIR ...] [--fonts FILE ...]
 """
 
 from __future__ import annotations
@@ -108,6 +108,9 @@ def default_fonts() -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-style", type=int, default=10_000, help="how many test digits each style redraws")
+    parser.add_argument(
+        "--styles", nargs="*", choices=[style.name for style in STYLES], default=None, help="redraw only these styles"
+    )
     parser.add_argument("--model", type=Path, default=ROOT / "models/model.tflite", help="the LiteRT model served")
     parser.add_argument("--photos", type=Path, nargs="*", default=[], help="folders of labelled images")
     parser.add_argument("--fonts", type=Path, nargs="*", help="font files (default: DejaVu Sans + handwriting fonts)")
@@ -121,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     workers = os.cpu_count() or 1
     with ProcessPoolExecutor(workers) as pool, tempfile.TemporaryDirectory() as scratch:
         for style_index, style in enumerate(STYLES):
+            if args.styles is not None and style.name not in args.styles:
+                continue
             started = time.perf_counter()
             jobs = [(digit, style_index, seed, scratch) for seed, digit in enumerate(digits)]
             guessed = labels_of(predictor, list(pool.map(rendered_and_normalised, jobs, chunksize=64)))
@@ -165,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     table += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     text = (
-        f"Measured by `python -m bench.own_images --per-style {args.per_style}` with {args.model.name} "
+        f"Measured by `python -m bench.own_images --per-style {args.per_style}"
+        + (f" --styles {' '.join(args.styles)}" if args.styles is not None else "")
+        + f"` with {args.model.name} "
         f"(the served LiteRT model), {workers} worker processes.\n\n" + "\n".join(table) + "\n"
     )
     write_text_atomically(args.out, text)

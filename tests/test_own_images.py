@@ -524,20 +524,18 @@ def test_an_outline_partly_drawn_faint_still_closes_and_is_filled() -> None:
     assert correlation_of(hollow, filled) > 0.85  # left open: 0.61
 
 
-def test_a_hole_much_wider_than_a_sure_strokes_inside_is_a_loop() -> None:
-    """One pen draws every stroke: where one hole is surely a stroke's inside (the longest, evenest band), a hole of
-    even width but more than half again wider is a loop of the digit (as the two of an outlined 8), and stays
-    open, though it is a band elongated enough to pass for a stroke's inside on its own."""
+def test_the_loop_of_an_outlined_digit_stays_open() -> None:
+    """A narrow 0 drawn as the outline of its stroke: the stroke's inside (a band one line from the outside) is
+    filled, and the 0's loop, a band as even and about as wide but behind the stroke's inside, stays open."""
     from mnist_dvc.own_digits.reading import _hollow_stroke_holes
 
-    drawing = np.zeros((280, 280), bool)
-    drawing[10:30, 10:270] = True  # a stroke's outline: a band 16 wide and 256 long inside a 2-pixel line
-    drawing[12:28, 12:268] = False
-    drawing[60:250, 60:110] = True  # a loop 42 wide and 182 long inside a 4-pixel line
-    drawing[64:246, 64:106] = False
+    drawing = np.zeros((280, 140), bool)
+    drawing[20:260, 40:100] = True  # the outer line, 2 pixels wide, around a stroke 16 wide ...
+    drawing[22:258, 42:98] = False
+    drawing[38:242, 58:82] = True  # ... and the inner line around the 0's loop, 20 wide and 200 long
+    drawing[40:240, 60:80] = False
     filled = _hollow_stroke_holes(drawing)
-    assert filled[20, 120] and not filled[150, 85]
-    assert _hollow_stroke_holes(drawing[60:250, 60:110])[90, 25]  # alone, the loop would be filled
+    assert filled[30, 70] and filled[140, 50] and not filled[140, 70]
 
 
 def test_lanczos_overshoot_does_not_dim_the_digit() -> None:

@@ -43,9 +43,7 @@ OUTLINED_MIN_ELONGATION = 3.6
 # test.
 OUTLINED_SURE_ELONGATION = 5.6
 OUTLINED_MAX_WIDEST = 1.3  # less elongated: nowhere much wider than on average, a band, not an oval (a disc's is 2)
-# Where some hole is surely a stroke's inside, the others are too only if at most this much wider than it: one pen
-# drew every stroke, and a digit's loop (the two of an outlined 8) is wider than the strokes around it.
-OUTLINED_MAX_WIDER = 1.5
+OUTLINED_NEAR_OUTSIDE = 2.0  # a stroke's inside comes within this many line widths of the drawing's outside
 OUTLINE_LEVEL = 80  # holes are looked for where ink is over this grey level: a faint hairline still closes a loop
 MIN_CONTRAST = 40  # grey levels between paper and ink below which an image counts as blank
 MAX_PIXELS = 50_000_000  # larger images are refused rather than decoded (a decompression bomb guard)
@@ -270,9 +268,9 @@ def _hollow_stroke_holes(mask: np.ndarray) -> np.ndarray:
 
     The inside of an outlined stroke is a long band of even width, at most OUTLINED_MAX_WIDTH of the drawing
     wide, edged by lines much thinner than itself; a loop of a 0, 6, 8 or 9 is round, or oval and widest in
-    its middle, or edged by strokes about as wide as itself, or wider than a sure stroke's inside of the same
-    drawing (OUTLINED_MAX_WIDER). Limit: a hairline 0 narrower than about a third
-    of its height is as elongated as an outlined stroke and is filled (read as a thick 1)."""
+    its middle, or edged by strokes about as wide as itself, or, drawn in outline, far from the drawing's
+    outside (behind its stroke's inside). Limit: a hairline 0 narrower than about a third of its height is
+    as elongated as an outlined stroke and is filled (read as a thick 1)."""
     labels, count = _holes(mask)
     if not count:
         return np.zeros_like(mask)
@@ -295,10 +293,12 @@ def _hollow_stroke_holes(mask: np.ndarray) -> np.ndarray:
         widest = _widest_inside(np.where(doubtful[labels], labels, 0), count)
         fill &= ~doubtful | (widest <= OUTLINED_MAX_WIDEST * thickness)
     fill[0] = False
-    elongation = np.where(fill, half_outline / np.maximum(thickness, 1e-9), 0.0)
-    surest = int(elongation.argmax())
-    if elongation[surest] >= OUTLINED_SURE_ELONGATION:
-        fill &= thickness <= OUTLINED_MAX_WIDER * thickness[surest]
+    if fill[1:].any():
+        # A stroke's inside lies one line from the drawing's outside somewhere (every stroke has an outer edge); a
+        # loop of an outlined digit lies behind its stroke's filled inside and a second line, never that close.
+        outside = Image.fromarray((~mask & (labels == 0)).astype(np.uint8) * 255)
+        near_outside = np.asarray(outside.filter(ImageFilter.MaxFilter(_odd(OUTLINED_NEAR_OUTSIDE * line + 1)))) > 0
+        fill &= np.bincount(labels[near_outside & (labels > 0)], minlength=count + 1) > 0
     filled: np.ndarray = fill[labels]
     return filled
 
