@@ -38,6 +38,10 @@ def stroke_digit(width: int = 60, height: int = 90) -> np.ndarray:
     return grey
 
 
+def correlation_of(first: np.ndarray, second: np.ndarray) -> float:
+    return float(np.corrcoef(first.ravel().astype(float), second.ravel().astype(float))[0, 1])
+
+
 def test_output_is_mnist_shaped_white_on_black_and_centred() -> None:
     pixels = normalise_digit(stroke_digit(), "seven")
     assert pixels.shape == (28, 28) and pixels.dtype == np.uint8
@@ -76,7 +80,7 @@ def test_a_shadow_across_the_page_is_not_ink() -> None:
     shade = np.linspace(1.0, 0.45, 200, dtype=np.float32)[np.newaxis, :]
     shaded = normalise_digit(evenly_lit * shade, "shaded")
     reference = normalise_digit(evenly_lit, "even")
-    correlation = np.corrcoef(shaded.ravel().astype(float), reference.ravel().astype(float))[0, 1]
+    correlation = correlation_of(shaded, reference)
     assert correlation > 0.9
 
 
@@ -440,7 +444,7 @@ def test_an_outlined_digit_reads_as_the_solid_one() -> None:
     outline = wide & ~inside
     hollow = normalise_digit(np.where(outline, 0.0, 255.0).astype(np.float32), "outlined 7")
     filled = normalise_digit(np.where(wide, 0.0, 255.0).astype(np.float32), "solid 7")
-    correlation = np.corrcoef(hollow.ravel().astype(float), filled.ravel().astype(float))[0, 1]
+    correlation = correlation_of(hollow, filled)
     assert correlation > 0.9
 
 
@@ -485,7 +489,7 @@ def test_digits_typed_in_an_outline_font_normalise_like_the_solid_ones() -> None
             normalise_digit(np.asarray(render_typed(font, digit, 120, outline, seed=digit), np.float32), str(digit))
             for outline in (False, True)
         )
-        correlation = np.corrcoef(solid.ravel().astype(float), hollow.ravel().astype(float))[0, 1]
+        correlation = correlation_of(solid, hollow)
         assert correlation > 0.8, (digit, correlation)
 
 
@@ -500,10 +504,6 @@ def outlined_seven(faint_level: float = 0.0, blur: float = 0.0) -> tuple[np.ndar
     if blur:
         outline = outline.filter(ImageFilter.GaussianBlur(blur))
     return np.asarray(outline, dtype=np.float32), np.where(wide, 0.0, 255.0).astype(np.float32)
-
-
-def correlation_of(first: np.ndarray, second: np.ndarray) -> float:
-    return float(np.corrcoef(first.ravel().astype(float), second.ravel().astype(float))[0, 1])
 
 
 def test_an_outline_with_soft_edges_is_filled_without_a_seam() -> None:

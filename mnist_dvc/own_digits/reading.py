@@ -243,7 +243,7 @@ def _with_mnist_stroke(box: np.ndarray) -> np.ndarray:
         # Outlined strokes filled in, as the model knows digits drawn with solid strokes. The holes are grown by a
         # pixel over the line's faint inner edge (between OUTLINE_LEVEL and the mask's level), which would
         # otherwise stay a dark crack between the fill and the line and halve the stroke width measured below.
-        grown = np.asarray(Image.fromarray(hollow.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(3))) > 0
+        grown = _sliding(hollow, 3, np.max)
         image = Image.fromarray(np.where(grown, 255, levels).astype(np.uint8), mode="L")
         mask = np.asarray(image) > 127
     width = stroke_width(mask)
@@ -296,8 +296,7 @@ def _hollow_stroke_holes(mask: np.ndarray) -> np.ndarray:
     if fill[1:].any():
         # A stroke's inside lies one line from the drawing's outside somewhere (every stroke has an outer edge); a
         # loop of an outlined digit lies behind its stroke's filled inside and a second line, never that close.
-        outside = Image.fromarray((~mask & (labels == 0)).astype(np.uint8) * 255)
-        near_outside = np.asarray(outside.filter(ImageFilter.MaxFilter(_odd(OUTLINED_NEAR_OUTSIDE * line + 1)))) > 0
+        near_outside = _sliding(~mask & (labels == 0), _odd(OUTLINED_NEAR_OUTSIDE * line + 1), np.max)
         fill &= np.bincount(labels[near_outside & (labels > 0)], minlength=count + 1) > 0
     filled: np.ndarray = fill[labels]
     return filled
