@@ -45,6 +45,7 @@ TUTORIAL_PARAMS: dict[str, dict[str, object]] = {
         "max_shift_pixels": 0.0,
         "max_elastic_pixels": 0.0,
         "max_stroke_width_change": 0.0,
+        "redrawn_share": 0.0,  # the tutorial trains on MNIST's images alone
         "include_validation": False,  # early stopping watches the validation loss
     },
 }

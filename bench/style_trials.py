@@ -6,7 +6,7 @@ to help a style (to the normaliser, the augmentation or the model) is chosen her
 models trained without them (`python -m bench.accuracy_trials --save-models ...`, which keeps
 `bench/work/trial_models/NAME-seedN.keras`).
 
-Redrawing is most of the cost (the fine pen on a 400-pixel canvas: about 0.25 s a digit), so each style's
+Redrawing is most of the cost (the fine pen on a 400-pixel canvas: about 0.07 s a digit), so each style's
 normalised digits are kept in bench/work/styled_validation/, under a name with the digest of the rendering
 and reading code: a change to either redraws them.
 

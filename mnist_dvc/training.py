@@ -7,7 +7,9 @@ The train stage (`stages/train.py`) is the entry point that reads the files and 
 from __future__ import annotations
 
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import keras
@@ -18,8 +20,14 @@ from mnist_dvc.digit_arrays import NUM_CLASSES, LabelledImages
 from mnist_dvc.formats.training_log import CURVES
 from mnist_dvc.model.architectures import Augmentation, build_compact_model, build_tutorial_model
 from mnist_dvc.params.train import TrainParams
+from mnist_dvc.pen_strokes import pen_widths, redrawn_with_pen
 
 logger = logging.getLogger("mnist_dvc.training")
+# Images per piece of redrawing work: the pieces go to threads (NumPy releases the GIL in its array work).
+REDRAWING_CHUNK = 1000
+# Per-image draws of `training_batches` are integers; an image is redrawn when its draw modulo this is below
+# `redrawn_share` of it.
+DRAW_RANGE = 1 << 20
 
 
 def augmentation(params: TrainParams) -> Augmentation:
@@ -114,11 +122,51 @@ def fitting_images(
     return np.concatenate([train.images, val.images]), np.concatenate([train.labels, val.labels])
 
 
-def training_batches(images: np.ndarray, labels: np.ndarray, batch_size: int, random_seed: int) -> tf.data.Dataset:
-    """(uint8 images, one-hot labels) batches, reshuffled every epoch in an order fixed by `random_seed`."""
-    dataset = tf.data.Dataset.from_tensor_slices((images, one_hot(labels)))
-    dataset = dataset.shuffle(len(labels), seed=random_seed, reshuffle_each_iteration=True)
-    return without_autotuning(dataset.batch(batch_size).prefetch(2))
+def redrawn_images(images: np.ndarray, params: TrainParams) -> np.ndarray:
+    """`images` (n, 28, 28, 1) redrawn with an even pen (`mnist_dvc.pen_strokes`), each with its own pen width
+    from `params.redrawn_pen_widths`, drawn from the training seed. The same bytes whatever the thread count."""
+    narrowest, widest = params.redrawn_pen_widths
+    widths = pen_widths(len(images), narrowest, widest, params.random_seed)
+    starts = range(0, len(images), REDRAWING_CHUNK)
+    with ThreadPoolExecutor(max(1, min(4, len(os.sched_getaffinity(0))))) as pool:
+        pieces = pool.map(
+            lambda start: redrawn_with_pen(
+                images[start : start + REDRAWING_CHUNK, ..., 0], widths[start : start + REDRAWING_CHUNK]
+            ),
+            starts,
+        )
+        return np.concatenate(list(pieces))[..., np.newaxis]
+
+
+def training_batches(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    random_seed: int,
+    redrawn: np.ndarray | None = None,
+    redrawn_share: float = 0.0,
+) -> tf.data.Dataset:
+    """(uint8 images, one-hot labels) batches, reshuffled every epoch in an order fixed by `random_seed`. With
+    `redrawn` (the same images redrawn, `redrawn_images`), each image is replaced by its redrawn copy with
+    probability `redrawn_share`, drawn afresh every epoch from the same seed."""
+    if redrawn is None or not redrawn_share:
+        dataset = tf.data.Dataset.from_tensor_slices((images, one_hot(labels)))
+        dataset = dataset.shuffle(len(labels), seed=random_seed, reshuffle_each_iteration=True)
+        return without_autotuning(dataset.batch(batch_size).prefetch(2))
+    if redrawn.shape != images.shape:
+        raise ValueError(f"expected one redrawn image per image. Received: {redrawn.shape}, {images.shape}")
+    dataset = tf.data.Dataset.from_tensor_slices((images, redrawn, one_hot(labels)))
+    dataset = dataset.shuffle(len(labels), seed=random_seed, reshuffle_each_iteration=True).batch(batch_size)
+    draws = tf.data.Dataset.random(seed=random_seed, rerandomize_each_iteration=True).batch(batch_size)
+    below = tf.constant(round(redrawn_share * DRAW_RANGE), tf.int64)
+
+    def chosen(batch: tuple[tf.Tensor, tf.Tensor, tf.Tensor], draw: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        originals, redrawn_copies, targets = batch
+        draw = draw[: tf.shape(originals)[0]]  # the last batch may be short
+        use_redrawn = tf.reshape(draw % DRAW_RANGE < below, [-1, 1, 1, 1])
+        return tf.where(use_redrawn, redrawn_copies, originals), targets
+
+    return without_autotuning(tf.data.Dataset.zip(dataset, draws).map(chosen).prefetch(2))
 
 
 def validation_batches(validation: LabelledImages) -> tf.data.Dataset:
@@ -157,8 +205,13 @@ def fit(
         ]
     # Our own tf.data pipeline rather than NumPy arrays: the shuffle seed is explicit, and Keras's
     # array adapter makes TensorFlow print alarming (harmless) graph-version errors.
+    redrawn = None
+    if params.redrawn_share:
+        started = time.perf_counter()
+        redrawn = redrawn_images(train_x, params)
+        logger.info("redrew %d images with an even pen in %.0fs", len(redrawn), time.perf_counter() - started)
     history = model.fit(
-        training_batches(train_x, train_y, params.batch_size, params.random_seed),
+        training_batches(train_x, train_y, params.batch_size, params.random_seed, redrawn, params.redrawn_share),
         validation_data=None if validation is None else validation_batches(validation),
         epochs=params.epochs,
         shuffle=False,  # the dataset reshuffles itself, with its own seed

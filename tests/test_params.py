@@ -138,6 +138,13 @@ def test_wrong_types_are_refused(schema: type, key: str, value: Any, message: st
             r"train.max_stroke_width_change must be a number of pixels in \[0,",
         ),
         (TrainParams, "max_elastic_pixels", 9.0, r"train.max_elastic_pixels must be a number of pixels in \[0, 5\]"),
+        (TrainParams, "redrawn_share", 1.5, r"train.redrawn_share must be a fraction in \[0, 1\]. Received: 1.5"),
+        (TrainParams, "redrawn_share", -0.1, r"train.redrawn_share must be a fraction in \[0, 1\]"),
+        (TrainParams, "redrawn_pen_widths", [4.0, 1.5], r"train.redrawn_pen_widths must be \[narrowest, widest\]"),
+        (TrainParams, "redrawn_pen_widths", [0.0, 3.0], r"train.redrawn_pen_widths must be .* Received: \[0.0, 3.0\]"),
+        (TrainParams, "redrawn_pen_widths", [1.5, 9.0], r"train.redrawn_pen_widths must be .*<= 8.0"),
+        (TrainParams, "redrawn_pen_widths", [2.0], r"train.redrawn_pen_widths must be \[narrowest, widest\]"),
+        (TrainParams, "redrawn_pen_widths", 2.0, r"train.redrawn_pen_widths must be a list. Received: 2.0"),
         # params.yaml trains on the validation images too: early stopping has no validation loss to watch
         (TrainParams, "early_stopping_patience", 3, r"train.early_stopping_patience must be 0 when train.include_v"),
         (ComputeParams, "threads", -1, r"compute.threads must be 0 \(one per available CPU\)"),

@@ -39,6 +39,8 @@ TINY = TrainParams(
     max_shift_pixels=1.0,
     max_elastic_pixels=0.0,
     max_stroke_width_change=0.0,
+    redrawn_share=0.0,
+    redrawn_pen_widths=(1.5, 4.0),
     include_validation=False,
 )
 COMPUTE = {"portable_kernels": True, "threads": 1}
@@ -189,6 +191,54 @@ def test_training_batches_cover_every_image_once_per_epoch_in_a_seeded_order() -
     assert again == first_epoch
     batch_images, batch_labels = next(iter(dataset))
     assert batch_images.shape == (16, 28, 28, 1) and batch_labels.shape == (16, 10)
+
+
+def test_redrawn_copies_replace_a_share_of_the_images_drawn_afresh_each_epoch() -> None:
+    """Image i is the value i everywhere, its redrawn copy 200 + i: each epoch still holds every digit once,
+    with its own label, as itself or as its copy; about `redrawn_share` of them copies (none at 0, all at 1),
+    a different choice each epoch, the same choice again from the same seed. 300 images in batches of 128:
+    the short last batch too."""
+    values = np.arange(300) % 50
+    labels = (values % 10).astype(np.uint8)
+    images = values.astype(np.uint8).reshape(300, 1, 1, 1) * np.ones((1, 28, 28, 1), dtype=np.uint8)
+    redrawn = images + np.uint8(200)
+
+    def epochs(share: float, seed: int, count: int = 2) -> list[tuple[np.ndarray, np.ndarray]]:
+        dataset = training_batches(images, labels, 128, seed, redrawn, share)
+        result = []
+        for _ in range(count):  # one pass over the dataset is one epoch
+            batches = [(batch.numpy()[:, 0, 0, 0], target.numpy().argmax(axis=1)) for batch, target in dataset]
+            pixels = np.concatenate([pixels for pixels, _ in batches]).astype(int)
+            result.append((pixels, np.concatenate([targets for _, targets in batches])))
+        return result
+
+    first, second = epochs(0.5, seed=4)
+    for pixels, _ in (first, second):
+        assert sorted(pixels % 200) == sorted(values) and 0.4 < (pixels >= 200).mean() < 0.6
+    assert ((first[0] >= 200) != (second[0] >= 200)).any()  # chosen afresh each epoch
+    assert (epochs(0.5, seed=4, count=1)[0][0] == first[0]).all()  # the same choice from the same seed
+    assert not (epochs(0.5, seed=5, count=1)[0][0] == first[0]).all()
+    assert (epochs(0.0, seed=4, count=1)[0][0] < 200).all()
+    assert (epochs(1.0, seed=4, count=1)[0][0] >= 200).all()
+    # Each image keeps its label whether redrawn or not.
+    pixels, targets = first
+    assert ((pixels % 200) % 10 == targets).all()
+
+
+def test_redrawn_images_use_a_pen_width_per_image_from_the_seed() -> None:
+    from mnist_dvc.pen_strokes import pen_widths, redrawn_with_pen
+    from mnist_dvc.training import redrawn_images
+
+    images = np.zeros((2500, 28, 28, 1), np.uint8)
+    images[:, 8:20, 6:22] = 255
+    params = dataclasses.replace(TINY, random_seed=3, redrawn_share=0.5, redrawn_pen_widths=(1.5, 4.0))
+    redrawn = redrawn_images(images, params)
+    assert redrawn.shape == images.shape
+    widths = pen_widths(len(images), 1.5, 4.0, random_seed=3)
+    for index in (0, 1, 1999, 2499):  # in the first, second and third piece of work
+        expected = redrawn_with_pen(images[index : index + 1, ..., 0], widths[index : index + 1])
+        assert (redrawn[index, ..., 0] == expected[0]).all()
+    assert len({redrawn[index].tobytes() for index in range(20)}) > 3  # widths differ
 
 
 def test_batches_run_without_tf_data_autotuning_and_hold_the_images_autotuning_would() -> None:

@@ -202,12 +202,12 @@ def _paper_level(grey: np.ndarray, light_paper: bool) -> np.ndarray:
     small = np.asarray(Image.fromarray(np.round(grey).astype(np.uint8), mode="L").resize(size, Image.Resampling.BOX))
     window = _odd(max(size) / 4.0)
     first, second = (np.max, np.min) if light_paper else (np.min, np.max)
-    closed = _sliding(_sliding(small, window, first), window, second)
+    closed = sliding_extreme(sliding_extreme(small, window, first), window, second)
     paper = Image.fromarray(closed.astype(np.uint8), mode="L").filter(ImageFilter.GaussianBlur(window / 2))
     return np.asarray(paper.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
-def _sliding(image: np.ndarray, window: int, reduce: Callable[..., np.ndarray]) -> np.ndarray:
+def sliding_extreme(image: np.ndarray, window: int, reduce: Callable[..., np.ndarray]) -> np.ndarray:
     """`reduce` (np.max or np.min) over a square window around each pixel, as two 1-D passes (edges repeated)."""
     half = window // 2
     for axis in (0, 1):
@@ -243,7 +243,7 @@ def _with_mnist_stroke(box: np.ndarray) -> np.ndarray:
         # Outlined strokes filled in, as the model knows digits drawn with solid strokes. The holes are grown by a
         # pixel over the line's faint inner edge (between OUTLINE_LEVEL and the mask's level), which would
         # otherwise stay a dark crack between the fill and the line and halve the stroke width measured below.
-        grown = _sliding(hollow, 3, np.max)
+        grown = sliding_extreme(hollow, 3, np.max)
         image = Image.fromarray(np.where(grown, 255, levels).astype(np.uint8), mode="L")
         mask = np.asarray(image) > 127
     width = stroke_width(mask)
@@ -296,7 +296,7 @@ def _hollow_stroke_holes(mask: np.ndarray) -> np.ndarray:
     if fill[1:].any():
         # A stroke's inside lies one line from the drawing's outside somewhere (every stroke has an outer edge); a
         # loop of an outlined digit lies behind its stroke's filled inside and a second line, never that close.
-        near_outside = _sliding(~mask & (labels == 0), _odd(OUTLINED_NEAR_OUTSIDE * line + 1), np.max)
+        near_outside = sliding_extreme(~mask & (labels == 0), _odd(OUTLINED_NEAR_OUTSIDE * line + 1), np.max)
         fill &= np.bincount(labels[near_outside & (labels > 0)], minlength=count + 1) > 0
     filled: np.ndarray = fill[labels]
     return filled

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from mnist_dvc.own_digits.reading import stroke_width
+from mnist_dvc.own_digits.reading import sliding_extreme, stroke_width
+from mnist_dvc.pen_strokes import centre_lines
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,40 +111,12 @@ def fine_pen_path(mask: np.ndarray) -> np.ndarray:
     strokes (thinning the strokes by erosion instead breaks their thin parts apart, which no pen does), and
     around the edge of its blobs, the places much wider than a stroke (a loop the thick pen filled in, strokes
     drawn over each other): a fine pen draws that loop, where a centre line would be one bare line."""
-    width = stroke_width(mask)
-    blob_side = _odd(width * 1.4)
-    image = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8))
-    blobs = image.filter(ImageFilter.MinFilter(blob_side)).filter(ImageFilter.MaxFilter(blob_side))
-    inside_blobs = np.asarray(blobs.filter(ImageFilter.MinFilter(3))) > 0
-    blob_edges = (np.asarray(blobs) > 0) & ~inside_blobs
-    return (thinned(mask) & ~inside_blobs) | blob_edges
-
-
-def thinned(mask: np.ndarray) -> np.ndarray:
-    """The one-pixel centre line of a binary drawing (Zhang and Suen's thinning, 1984): outline pixels are peeled
-    in two alternating sub-steps while keeping every stroke connected and its ends in place."""
-    lines = mask.astype(np.uint8)
-    while True:
-        changed = False
-        for step in (0, 1):
-            padded = np.pad(lines, 1)
-            # The 8 neighbours clockwise from north: P2 ... P9.
-            north, north_east, east = padded[:-2, 1:-1], padded[:-2, 2:], padded[1:-1, 2:]
-            south_east, south, south_west = padded[2:, 2:], padded[2:, 1:-1], padded[2:, :-2]
-            west, north_west = padded[1:-1, :-2], padded[:-2, :-2]
-            ring = [north, north_east, east, south_east, south, south_west, west, north_west, north]
-            neighbours = sum(ring[:8], np.zeros_like(lines, dtype=np.int32))
-            transitions = sum(((ring[i] == 0) & (ring[i + 1] == 1)).astype(np.int32) for i in range(8))
-            if step == 0:
-                keeps_shape = (north * east * south == 0) & (east * south * west == 0)
-            else:
-                keeps_shape = (north * east * west == 0) & (north * south * west == 0)
-            peel = (lines == 1) & (neighbours >= 2) & (neighbours <= 6) & (transitions == 1) & keeps_shape
-            if peel.any():
-                lines[peel] = 0
-                changed = True
-        if not changed:
-            return lines.astype(bool)
+    blob_side = _odd(stroke_width(mask) * 1.4)
+    blobs = sliding_extreme(sliding_extreme(mask, blob_side, np.min), blob_side, np.max)
+    inside_blobs = sliding_extreme(blobs, 3, np.min)
+    blob_edges = blobs & ~inside_blobs
+    path: np.ndarray = (centre_lines(mask[np.newaxis])[0] & ~inside_blobs) | blob_edges
+    return path
 
 
 def render_typed(font: Path, digit: int, size: int, hollow: bool, seed: int) -> Image.Image:

@@ -12,6 +12,8 @@ MODEL_NAMES = ("compact", "tutorial")
 # Filters of one convolution: at least 1, and a bound that catches a typo's extra digit before it exhausts memory.
 MAX_FILTERS = 1024
 SCHEDULES = ("constant", "cosine")
+# The widest pen a redrawn training digit gets, in pixels of the 28x28 image: MNIST's boldest strokes are about 6.
+MAX_PEN_WIDTH = 8.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +36,8 @@ class TrainParams:
     max_shift_pixels: float
     max_elastic_pixels: float
     max_stroke_width_change: float
+    redrawn_share: float
+    redrawn_pen_widths: tuple[float, ...]
     include_validation: bool
 
     def __post_init__(self) -> None:
@@ -93,6 +97,14 @@ class TrainParams:
             "train.max_stroke_width_change",
             "a number of pixels in [0, 2]",
             self.max_stroke_width_change,
+        )
+        check(0.0 <= self.redrawn_share <= 1.0, "train.redrawn_share", "a fraction in [0, 1]", self.redrawn_share)
+        widths = self.redrawn_pen_widths
+        check(
+            len(widths) == 2 and 0.5 <= widths[0] <= widths[1] <= MAX_PEN_WIDTH,
+            "train.redrawn_pen_widths",
+            f"[narrowest, widest]: two pen widths in pixels, 0.5 <= narrowest <= widest <= {MAX_PEN_WIDTH}",
+            list(widths),
         )
         check(
             not (self.include_validation and self.early_stopping_patience),
