@@ -60,6 +60,8 @@ LAYERS: dict[str, int] = {
     "mnist_dvc.own_digits.rendering": 1,
     "mnist_dvc.own_digits.example_drawings": 1,
     "mnist_dvc.reproducible_compute": 1,
+    # Digits redrawn with an even pen: training uses it, and so does the fine-pen renderer (its centre lines).
+    "mnist_dvc.pen_strokes": 1,
     # One schema per params section; fetch's reads the URL redaction of sources.download.
     "mnist_dvc.params.compute": 1,
     "mnist_dvc.params.evaluate": 1,
