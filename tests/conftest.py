@@ -121,3 +121,11 @@ def web_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     own_folder = tmp_path_factory.getbasetemp()
     shared_folder = own_folder.parent if os.environ.get("PYTEST_XDIST_WORKER") else own_folder
     return ensure_trained(shared_folder / "web_model")
+
+
+def ring(side: int, outer: float, inner: float) -> np.ndarray:
+    """A boolean side x side drawing of a ring around the middle: radius from `inner` up to `outer` pixels."""
+    rows, columns = np.indices((side, side))
+    radius = np.hypot(rows - side / 2, columns - side / 2)
+    drawn: np.ndarray = (radius < outer) & (radius >= inner)
+    return drawn

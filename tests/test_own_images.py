@@ -25,7 +25,7 @@ from mnist_dvc.params.train import TrainParams
 from mnist_dvc.sources.bundled import load_bundled, locate_bundled_file
 from mnist_dvc.training import augmentation, compile_model, fit
 from stages import predict
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, ring
 
 
 def stroke_digit(width: int = 60, height: int = 90) -> np.ndarray:
@@ -392,12 +392,6 @@ def test_the_example_digits_are_what_make_example_digits_draws(tmp_path: Path) -
     drawn = {path.name: path.read_bytes() for path in sorted(tmp_path.iterdir())}
     assert len(drawn) == 30
     assert drawn == {name: (committed / name).read_bytes() for name in drawn}
-
-
-def ring(side: int, outer: float, inner: float) -> np.ndarray:
-    rows, columns = np.indices((side, side))
-    radius = np.hypot(rows - side / 2, columns - side / 2)
-    return (radius < outer) & (radius >= inner)
 
 
 def test_holes_are_the_background_regions_the_edge_cannot_reach() -> None:

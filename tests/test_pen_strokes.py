@@ -7,13 +7,7 @@ import pytest
 
 from mnist_dvc.own_digits.reading import stroke_width
 from mnist_dvc.pen_strokes import UPSCALE, centre_lines, enlarged_ink, pen_widths, redrawn_with_pen
-
-
-def disc_ring(side: int, outer: float, inner: float) -> np.ndarray:
-    rows, columns = np.indices((side, side))
-    radius = np.hypot(rows - side / 2, columns - side / 2)
-    ring: np.ndarray = (radius > inner) & (radius < outer)
-    return ring
+from tests.conftest import ring
 
 
 def test_centre_lines_follow_the_middle_of_strokes_and_keep_them_connected() -> None:
@@ -25,17 +19,17 @@ def test_centre_lines_follow_the_middle_of_strokes_and_keep_them_connected() -> 
     assert line.sum() <= 52 and set(np.flatnonzero(line.any(axis=0))) >= set(range(10, 50))
     assert line.any(axis=1).sum() <= 2  # one row (two where the ends bend)
     assert set(np.flatnonzero(line.any(axis=1))) <= {18, 19, 20}
-    ring = disc_ring(60, 22, 14)
-    thin_ring = centre_lines(ring[np.newaxis])[0]
-    rows, columns = np.indices(ring.shape)
+    drawn_ring = ring(60, 22, 14)
+    thin_ring = centre_lines(drawn_ring[np.newaxis])[0]
+    rows, columns = np.indices(drawn_ring.shape)
     radius = np.hypot(rows - 30, columns - 30)
-    assert 0 < thin_ring.sum() < ring.sum() / 4
+    assert 0 < thin_ring.sum() < drawn_ring.sum() / 4
     assert not thin_ring[radius < 14].any() and not thin_ring[radius > 22].any()
     padded = np.pad(thin_ring, 1)
     shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
     neighbours = np.sum([np.roll(padded, shift, (0, 1)).astype(int) for shift in shifts], axis=0)[1:-1, 1:-1]
     assert (neighbours[thin_ring] >= 2).all()  # closed: no loose end
-    together = centre_lines(np.stack([ring, np.pad(bar, ((10, 10), (0, 0)))[:, :60]]))
+    together = centre_lines(np.stack([drawn_ring, np.pad(bar, ((10, 10), (0, 0)))[:, :60]]))
     assert (together[0] == thin_ring).all()
     assert (together[1] == centre_lines(np.pad(bar, ((10, 10), (0, 0)))[np.newaxis, :, :60])[0]).all()
 
@@ -67,7 +61,7 @@ def test_a_bold_bar_is_redrawn_with_the_pen_width_asked_for(width: float) -> Non
 
 
 def test_a_thick_zero_keeps_its_loop_and_a_thin_pen_thins_it() -> None:
-    zero = (disc_ring(28, 11, 4) * 255).astype(np.uint8)[np.newaxis]
+    zero = (ring(28, 11, 4) * 255).astype(np.uint8)[np.newaxis]
     for width in (1.5, 4.0):
         drawn = redrawn_with_pen(zero, np.array([width]))[0]
         mask = drawn > 127
