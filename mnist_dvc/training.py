@@ -203,13 +203,13 @@ def fit(
                 monitor="val_loss", mode="min", patience=params.early_stopping_patience, restore_best_weights=True
             ),
         ]
-    # Our own tf.data pipeline rather than NumPy arrays: the shuffle seed is explicit, and Keras's
-    # array adapter makes TensorFlow print alarming (harmless) graph-version errors.
     redrawn = None
     if params.redrawn_share:
         started = time.perf_counter()
         redrawn = redrawn_images(train_x, params)
         logger.info("redrew %d images with an even pen in %.0fs", len(redrawn), time.perf_counter() - started)
+    # Our own tf.data pipeline rather than NumPy arrays: the shuffle seed is explicit, and Keras's
+    # array adapter makes TensorFlow print alarming (harmless) graph-version errors.
     history = model.fit(
         training_batches(train_x, train_y, params.batch_size, params.random_seed, redrawn, params.redrawn_share),
         validation_data=None if validation is None else validation_batches(validation),
