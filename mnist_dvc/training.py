@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import keras
@@ -23,8 +22,6 @@ from mnist_dvc.params.train import TrainParams
 from mnist_dvc.pen_strokes import pen_widths, redrawn_with_pen
 
 logger = logging.getLogger("mnist_dvc.training")
-# Images per piece of redrawing work: the pieces go to threads (NumPy releases the GIL in its array work).
-REDRAWING_CHUNK = 1000
 # Per-image draws of `training_batches` are integers; an image is redrawn when its draw modulo this is below
 # `redrawn_share` of it.
 DRAW_RANGE = 1 << 20
@@ -127,15 +124,8 @@ def redrawn_images(images: np.ndarray, params: TrainParams) -> np.ndarray:
     from `params.redrawn_pen_widths`, drawn from the training seed. The same bytes whatever the thread count."""
     narrowest, widest = params.redrawn_pen_widths
     widths = pen_widths(len(images), narrowest, widest, params.random_seed)
-    starts = range(0, len(images), REDRAWING_CHUNK)
-    with ThreadPoolExecutor(max(1, min(4, len(os.sched_getaffinity(0))))) as pool:
-        pieces = pool.map(
-            lambda start: redrawn_with_pen(
-                images[start : start + REDRAWING_CHUNK, ..., 0], widths[start : start + REDRAWING_CHUNK]
-            ),
-            starts,
-        )
-        return np.concatenate(list(pieces))[..., np.newaxis]
+    workers = max(1, min(4, len(os.sched_getaffinity(0))))
+    return redrawn_with_pen(images[..., 0], widths, workers=workers)[..., np.newaxis]
 
 
 def training_batches(

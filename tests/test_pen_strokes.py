@@ -80,6 +80,7 @@ def test_redrawing_is_exact_and_does_not_depend_on_how_the_images_are_split() ->
     whole = redrawn_with_pen(images, widths)
     assert whole.dtype == np.uint8 and whole.shape == images.shape
     assert (redrawn_with_pen(images, widths, chunk=4) == whole).all()
+    assert (redrawn_with_pen(images, widths, chunk=4, workers=3) == whole).all()
     assert (redrawn_with_pen(images, widths) == whole).all()
 
 
