@@ -139,24 +139,24 @@ def training_batches(
     """(uint8 images, one-hot labels) batches, reshuffled every epoch in an order fixed by `random_seed`. With
     `redrawn` (the same images redrawn, `redrawn_images`), each image is replaced by its redrawn copy with
     probability `redrawn_share`, drawn afresh every epoch from the same seed."""
-    if redrawn is None or not redrawn_share:
-        dataset = tf.data.Dataset.from_tensor_slices((images, one_hot(labels)))
-        dataset = dataset.shuffle(len(labels), seed=random_seed, reshuffle_each_iteration=True)
-        return without_autotuning(dataset.batch(batch_size).prefetch(2))
-    if redrawn.shape != images.shape:
-        raise ValueError(f"expected one redrawn image per image. Received: {redrawn.shape}, {images.shape}")
-    dataset = tf.data.Dataset.from_tensor_slices((images, redrawn, one_hot(labels)))
+    copies = redrawn if redrawn_share else None
+    if copies is not None and copies.shape != images.shape:
+        raise ValueError(f"expected one redrawn image per image. Received: {copies.shape}, {images.shape}")
+    columns = (images, one_hot(labels)) if copies is None else (images, copies, one_hot(labels))
+    dataset = tf.data.Dataset.from_tensor_slices(columns)
     dataset = dataset.shuffle(len(labels), seed=random_seed, reshuffle_each_iteration=True).batch(batch_size)
-    draws = tf.data.Dataset.random(seed=random_seed, rerandomize_each_iteration=True).batch(batch_size)
-    below = tf.constant(round(redrawn_share * DRAW_RANGE), tf.int64)
+    if copies is not None:
+        draws = tf.data.Dataset.random(seed=random_seed, rerandomize_each_iteration=True).batch(batch_size)
+        below = tf.constant(round(redrawn_share * DRAW_RANGE), tf.int64)
 
-    def chosen(batch: tuple[tf.Tensor, tf.Tensor, tf.Tensor], draw: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        originals, redrawn_copies, targets = batch
-        draw = draw[: tf.shape(originals)[0]]  # the last batch may be short
-        use_redrawn = tf.reshape(draw % DRAW_RANGE < below, [-1, 1, 1, 1])
-        return tf.where(use_redrawn, redrawn_copies, originals), targets
+        def chosen(batch: tuple[tf.Tensor, tf.Tensor, tf.Tensor], draw: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            originals, redrawn_copies, targets = batch
+            draw = draw[: tf.shape(originals)[0]]  # the last batch may be short
+            use_redrawn = tf.reshape(draw % DRAW_RANGE < below, [-1, 1, 1, 1])
+            return tf.where(use_redrawn, redrawn_copies, originals), targets
 
-    return without_autotuning(tf.data.Dataset.zip(dataset, draws).map(chosen).prefetch(2))
+        dataset = tf.data.Dataset.zip(dataset, draws).map(chosen)
+    return without_autotuning(dataset.prefetch(2))
 
 
 def validation_batches(validation: LabelledImages) -> tf.data.Dataset:
